@@ -1,0 +1,76 @@
+"""The run directory: checkpoints that rebuild their model, step timings, seeding."""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from .models import AutoencoderConfig, ConvAutoencoder, VGG16, VGGConfig
+
+MODEL_KINDS = {"vgg16": (VGG16, VGGConfig), "autoencoder": (ConvAutoencoder, AutoencoderConfig)}
+
+
+def run_dir(workdir: Path, dataset: str) -> Path:
+    path = Path(workdir) / dataset
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def pick_device(name: str = "auto") -> torch.device:
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    return torch.device(name)
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def save_checkpoint(path: Path, kind: str, config, model: nn.Module, **extra) -> None:
+    """Weights plus the config that rebuilds the model (nanoGPT's ``model_args``)."""
+    tmp = path.with_suffix(".tmp")
+    torch.save({"kind": kind, "config": config.to_dict(), "state_dict": model.state_dict(), **extra}, tmp)
+    tmp.replace(path)  # never leave a half-written checkpoint behind
+
+
+def load_checkpoint(path: Path, device: torch.device | str = "cpu") -> tuple[nn.Module, dict]:
+    """Rebuild the eval-mode model a checkpoint describes; returns (model, checkpoint)."""
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"{path} is missing; run the training step that writes it first")
+    ckpt = torch.load(path, map_location=device, weights_only=False)
+    module_cls, config_cls = MODEL_KINDS[ckpt["kind"]]
+    model = module_cls(config_cls(**ckpt["config"])).to(device)
+    model.load_state_dict(ckpt["state_dict"])
+    return model.eval(), ckpt
+
+
+def record_timing(workdir: Path, dataset: str, step: str, seconds: float) -> None:
+    """Wall time of a training step, merged into ``<run>/timings.json`` for the manifest."""
+    path = run_dir(workdir, dataset) / "timings.json"
+    timings = json.loads(path.read_text()) if path.is_file() else {}
+    timings[step] = round(seconds, 1)
+    path.write_text(json.dumps(timings, indent=2))
+
+
+@contextmanager
+def timed(workdir: Path, dataset: str, step: str):
+    start = time.perf_counter()
+    yield
+    record_timing(workdir, dataset, step, time.perf_counter() - start)
+
+
+@torch.no_grad()
+def predict(model: nn.Module, images: torch.Tensor, batch_size: int = 500,
+            device: torch.device | str = "cpu") -> torch.Tensor:
+    """Batched forward pass returning CPU outputs."""
+    outs = [model(images[i:i + batch_size].to(device)).cpu() for i in range(0, len(images), batch_size)]
+    return torch.cat(outs)

@@ -1,0 +1,80 @@
+"""Train the VGG-16 classifier: args -> seed -> data -> model -> loop -> checkpoint.
+
+Departure from the paper, measured: its SGD at lr 1e-3 for 10 epochs is slow to
+converge; Adam with a one-cycle schedule reaches the accuracy targets in fewer
+epochs on a CPU.  Both the optimizer and the schedule are recorded in the manifest.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+
+import torch
+import torch.nn.functional as F
+from torch.utils.data import DataLoader
+from tqdm import tqdm
+
+from . import data
+from .models import VGG16, VGGConfig, count_parameters
+from .runs import load_checkpoint, pick_device, predict, run_dir, save_checkpoint, seed_everything, timed
+
+log = logging.getLogger(__name__)
+DEFAULT_EPOCHS = {"mnist": 5, "fashion-mnist": 8}
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--width", type=float, default=0.25, help="VGG width multiplier (1.0 = the paper's full width)")
+    p.add_argument("--epochs", type=int, default=None, help="default: 5 for MNIST, 8 for Fashion-MNIST")
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--lr", type=float, default=2e-3, help="one-cycle peak learning rate (Adam)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", default="classifier.ckpt", help="checkpoint name inside the run directory")
+
+
+def main(args: argparse.Namespace) -> None:
+    seed_everything(args.seed)
+    device = pick_device(args.device)
+    splits = data.load_splits(args.root, args.dataset, limit=args.limit)
+    epochs = args.epochs or DEFAULT_EPOCHS[args.dataset]
+    loader = DataLoader(splits["train"], batch_size=args.batch_size, shuffle=True, drop_last=True,
+                        generator=torch.Generator().manual_seed(args.seed))
+    steps = 1 if args.dry_run else len(loader)
+
+    config = VGGConfig(width=args.width)
+    model = VGG16(config).to(device)
+    opt = torch.optim.Adam(model.parameters(), lr=args.lr)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr, total_steps=epochs * steps)
+    ckpt_path = run_dir(args.workdir, args.dataset) / args.out
+    start_epoch = 0
+    if args.resume and ckpt_path.is_file():
+        _, ckpt = load_checkpoint(ckpt_path, device)
+        model.load_state_dict(ckpt["state_dict"])
+        opt.load_state_dict(ckpt["optimizer"])
+        sched.load_state_dict(ckpt["scheduler"])
+        start_epoch = ckpt["epoch"]
+        log.info("resuming %s at epoch %d", ckpt_path, start_epoch)
+    log.info("VGG-16 width %s: %d parameters, %d epochs on %s", args.width, count_parameters(model), epochs, device)
+
+    train_config = {"optimizer": "Adam", "schedule": "OneCycleLR", "lr": args.lr, "epochs": epochs,
+                    "batch_size": args.batch_size, "seed": args.seed, "split_seed": data.SPLIT_SEED}
+    val_x, val_y = splits["val"].tensors
+    with timed(args.workdir, args.dataset, "train-classifier"):
+        for epoch in range(start_epoch, epochs):
+            model.train()
+            bar = tqdm(loader, total=steps, desc=f"classifier {args.dataset} epoch {epoch + 1}/{epochs}")
+            for step, (x, y) in enumerate(bar):
+                if step >= steps:
+                    break
+                loss = F.cross_entropy(model(x.to(device)), y.to(device))
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                sched.step()
+                bar.set_postfix(loss=f"{loss.item():.4f}")
+            model.eval()
+            val_acc = (predict(model, val_x, device=device).argmax(1) == val_y).float().mean().item()
+            log.info("epoch %d: val accuracy %.4f", epoch + 1, val_acc)
+            save_checkpoint(ckpt_path, "vgg16", config, model, optimizer=opt.state_dict(),
+                            scheduler=sched.state_dict(), epoch=epoch + 1, val_accuracy=val_acc,
+                            train_config=train_config)
