@@ -8,6 +8,7 @@ eps per image (``eps_range``) so that a mixed-eps set costs a single pass.
 from __future__ import annotations
 
 import hashlib
+import io
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +18,7 @@ from torch import Tensor, nn
 from tqdm import tqdm
 
 from .attacks import ATTACKS
+from .jit import quiet_jit
 
 log = logging.getLogger(__name__)
 
@@ -48,8 +50,17 @@ class AttackSpec:
 
 
 def model_fingerprint(model: nn.Module) -> str:
-    """A short hash of the weights, so a cache never outlives the classifier it attacked."""
+    """A short hash of the weights, so a cache never outlives the classifier it attacked.
+
+    A frozen TorchScript module has no state_dict (its weights are constants), so
+    it is hashed through its serialized bytes.
+    """
     h = hashlib.sha256()
+    if isinstance(model, torch.jit.ScriptModule):
+        buf = io.BytesIO()
+        with quiet_jit():
+            torch.jit.save(model, buf)
+        h.update(buf.getvalue())
     for name, t in sorted(model.state_dict().items()):
         h.update(name.encode())
         h.update(t.detach().cpu().contiguous().numpy().tobytes())
@@ -80,7 +91,8 @@ def cached(cache_dir: Path, classifier: nn.Module, images: Tensor, labels: Tenso
     """``generate`` behind a file cache keyed by split tag, size, attack and classifier weights."""
     if spec.attack == "none":
         return images
-    path = Path(cache_dir) / f"{tag}-n{len(images)}-{spec.key()}-seed{seed}-{model_fingerprint(classifier)}.pt"
+    seeded = f"-seed{seed}" if spec.eps_range else ""  # only a random eps draw depends on the seed
+    path = Path(cache_dir) / f"{tag}-n{len(images)}-{spec.key()}{seeded}-{model_fingerprint(classifier)}.pt"
     if path.is_file():
         return torch.load(path)
     adv = generate(classifier, images, labels, spec, seed=seed, device=device, desc=f"{tag} {spec.key()}")

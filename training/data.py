@@ -24,13 +24,9 @@ from torchvision import datasets
 from .models import INPUT_SHAPE
 
 # One description of the preprocessing, recorded verbatim in every manifest and
-# read back by the service: grayscale, PIL bilinear resize, bytes / 255.
-PREPROCESSING = {
-    "color_mode": "L",
-    "resize": {"library": "PIL", "method": "bilinear", "size": list(INPUT_SHAPE[1:])},
-    "scale": "uint8 / 255",
-    "value_range": [0.0, 1.0],
-}
+# read back by the service: PIL grayscale, PIL bilinear resize to the manifest's
+# input_shape, then uint8 / 255 (value range [0, 1], no mean/std normalization).
+PREPROCESSING = {"color_mode": "L", "resize": "bilinear", "resize_library": "PIL", "scale": "uint8 / 255"}
 SPLIT_SEED = 0
 VAL_SIZE = 10_000
 

@@ -53,7 +53,9 @@ def main(args: argparse.Namespace) -> None:
         opt.load_state_dict(ckpt["optimizer"])
         sched.load_state_dict(ckpt["scheduler"])
         start_epoch = ckpt["epoch"]
-        log.info("resuming %s at epoch %d", ckpt_path, start_epoch)
+        log.info("resuming %s at epoch %d of %d", ckpt_path, start_epoch, epochs)
+        if start_epoch >= epochs:
+            return
     log.info("VGG-16 width %s: %d parameters, %d epochs on %s", args.width, count_parameters(model), epochs, device)
 
     train_config = {"optimizer": "Adam", "schedule": "OneCycleLR", "lr": args.lr, "epochs": epochs,

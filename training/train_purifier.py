@@ -47,6 +47,7 @@ RECIPES: dict[str, tuple[Part, ...]] = {
         Part(AttackSpec("fgsm", eps_range=(0.0, 0.6))),
         Part(PAPER_PGD, PGD_TRAIN, PGD_VAL),
         Part(AttackSpec("pgd", eps_range=(0.05, 0.3)), (5_000, 10_000), (1_000, 2_000)),
+        Part(PAPER_FGSM),
     ),
 }
 # Validation points for model selection: the paper's table attacks (PGD at the table's eps=0.15).

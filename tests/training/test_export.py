@@ -1,0 +1,67 @@
+import json
+import warnings
+from argparse import Namespace
+
+import pytest
+import torch
+
+from training import export
+from training.jit import freeze, load, quiet_jit
+from training.models import AutoencoderConfig, ConvAutoencoder, VGG16, VGGConfig
+from training.runs import save_checkpoint
+
+from .conftest import ARTIFACTS, DATA_ROOT
+
+
+def test_round_trip_of_a_stochastic_model(tmp_path):
+    ae = ConvAutoencoder(AutoencoderConfig(latent_dim=4)).eval()
+    path = tmp_path / "ae.pt"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", FutureWarning)  # quiet_jit silences torch.jit's deprecation notes
+        with quiet_jit():
+            torch.jit.save(freeze(ae), str(path))
+        assert export.check_round_trip(ae, path) < 1e-5
+        x = torch.rand(2, 1, 32, 32)
+        loaded = load(path)
+    with torch.no_grad():
+        assert not torch.allclose(loaded(x), loaded(x))  # the latent noise survives freezing
+
+
+def test_round_trip_catches_a_different_model(tmp_path):
+    path = tmp_path / "vgg.pt"
+    with quiet_jit():
+        torch.jit.save(freeze(VGG16(VGGConfig(width=0.125))), str(path))
+    with pytest.raises(RuntimeError, match="differs from the eager model"):
+        export.check_round_trip(VGG16(VGGConfig(width=0.125)), path)
+
+
+def test_export_writes_a_self_describing_manifest(tmp_path):
+    run = tmp_path / "runs" / "mnist"
+    run.mkdir(parents=True)
+    save_checkpoint(run / "classifier.ckpt", "vgg16", VGGConfig(width=0.125), VGG16(VGGConfig(width=0.125)))
+    for name in ("autoencoder", "autoencoder-fgsm", "autoencoder-pgd"):
+        save_checkpoint(run / f"{name}.ckpt", "autoencoder", AutoencoderConfig(), ConvAutoencoder())
+    export.main(Namespace(dataset="mnist", root=DATA_ROOT, workdir=tmp_path / "runs",
+                          artifacts=tmp_path / "art", limit=200))
+    folder = tmp_path / "art" / "mnist"
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert manifest["input_shape"] == [1, 32, 32]
+    assert manifest["preprocessing"]["resize"] == "bilinear"
+    assert set(manifest["models"]) == set(export.CHECKPOINTS)
+    assert manifest["models"]["classifier"]["config"]["width"] == 0.125
+    assert manifest["models"]["autoencoder"]["detector"]["reconstruction_mse_threshold"] > 0
+    for name, entry in manifest["files"].items():
+        assert export.sha256(folder / name) == entry["sha256"]
+        assert (folder / name).stat().st_size == entry["size"]
+    assert len(manifest["samples"]) == export.SAMPLES
+
+
+@pytest.mark.parametrize("dataset", ["mnist", "fashion-mnist"])
+def test_committed_manifest_matches_its_files(dataset):
+    folder = ARTIFACTS / dataset
+    manifest = json.loads((folder / "manifest.json").read_text())
+    on_disk = {str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file() and p.name != "manifest.json"}
+    assert on_disk == set(manifest["files"])
+    for name, entry in manifest["files"].items():
+        assert export.sha256(folder / name) == entry["sha256"], name
+    assert manifest["metrics"]["table"], "evaluate has not been run on the committed artifacts"

@@ -1,0 +1,65 @@
+"""``python -m training <subcommand>``: the one CLI of the offline pipeline."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from pathlib import Path
+
+import torch
+
+from .data import DATASETS, DataError
+
+# subcommand -> (module, help); each module has add_arguments(parser) and main(args).
+COMMANDS = {
+    "fetch-data": ("training.fetch", "download or copy the raw dataset files and verify their sha256"),
+    "train-classifier": ("training.train_classifier", "train the VGG-16 classifier"),
+    "train-purifier": ("training.train_purifier", "train a purifier (autoencoder) on cached adversarial sets"),
+    "select-purifier": ("training.select_purifier", "ablation over latent size and noise; picks autoencoder.ckpt"),
+    "export": ("training.export", "freeze to TorchScript under artifacts/<dataset>/ and write manifest.json"),
+    "evaluate": ("training.evaluate", "measure the artifacts: the paper's table, sweeps, latency; write docs"),
+    "all": ("training.pipeline", "reproduce one dataset's artifacts end to end"),
+}
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--dataset", choices=sorted(DATASETS), default="mnist")
+    p.add_argument("--root", type=Path, default=Path("data"), help="dataset root (torchvision layout)")
+    p.add_argument("--workdir", type=Path, default=Path("runs"), help="checkpoints, caches, timings")
+    p.add_argument("--artifacts", type=Path, default=Path("artifacts"), help="exported models and manifests")
+    p.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    p.add_argument("--threads", type=int, default=None,
+                   help="torch intra-op threads (use 1 per job when running jobs side by side)")
+    p.add_argument("--limit", type=int, default=None, help="use only the first N images of each split")
+    p.add_argument("--dry-run", action="store_true", help="one batch per epoch, for smoke tests")
+    p.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m training", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, (module_name, help_text) in COMMANDS.items():
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        _common(p)
+        p.set_defaults(module=module_name)
+        importlib.import_module(module_name).add_arguments(p)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    args = build_parser().parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    try:
+        importlib.import_module(args.module).main(args)
+    except DataError as exc:
+        logging.getLogger("training").error("%s", exc)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
