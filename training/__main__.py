@@ -10,7 +10,7 @@ from pathlib import Path
 
 import torch
 
-from .data import DATASETS, DataError
+from .data import DATASETS, DataError, verify
 
 # subcommand -> (module, help); each module has add_arguments(parser) and main(args).
 COMMANDS = {
@@ -54,6 +54,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     try:
+        if args.command not in ("fetch-data", "all"):  # fail before any work, naming the bad file
+            verify(args.root, args.dataset)
         importlib.import_module(args.module).main(args)
     except DataError as exc:
         logging.getLogger("training").error("%s", exc)

@@ -86,7 +86,6 @@ def main(args: argparse.Namespace) -> None:
     run = run_dir(args.workdir, args.dataset)
     out = Path(args.artifacts) / args.dataset
     out.mkdir(parents=True, exist_ok=True)
-    data.verify(args.root, args.dataset)
     spec = data.DATASETS[args.dataset]
     models, files = {}, {}
     for name, ckpt_name in CHECKPOINTS.items():

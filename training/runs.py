@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import nn
+from tqdm import tqdm
 
 from .models import AutoencoderConfig, ConvAutoencoder, VGG16, VGGConfig
 
@@ -74,3 +75,22 @@ def predict(model: nn.Module, images: torch.Tensor, batch_size: int = 500,
     """Batched forward pass returning CPU outputs."""
     outs = [model(images[i:i + batch_size].to(device)).cpu() for i in range(0, len(images), batch_size)]
     return torch.cat(outs)
+
+
+def train_epoch(model: nn.Module, loader, loss_fn, opt, device, desc: str, dry_run: bool = False,
+                sched=None) -> None:
+    """One pass over ``loader`` of (input, target) batches; only the first batch with ``dry_run``."""
+    model.train()
+    steps = 1 if dry_run else len(loader)
+    bar = tqdm(loader, total=steps, desc=desc)
+    for step, (inputs, targets) in enumerate(bar):
+        if step >= steps:
+            break
+        loss = loss_fn(model(inputs.to(device)), targets.to(device))
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        if sched is not None:
+            sched.step()
+        bar.set_postfix(loss=f"{loss.item():.4f}")
+    model.eval()

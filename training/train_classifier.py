@@ -13,11 +13,11 @@ import logging
 import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader
-from tqdm import tqdm
 
 from . import data
 from .models import VGG16, VGGConfig, count_parameters
-from .runs import load_checkpoint, pick_device, predict, run_dir, save_checkpoint, seed_everything, timed
+from .runs import (load_checkpoint, pick_device, predict, run_dir, save_checkpoint, seed_everything, timed,
+                   train_epoch)
 
 log = logging.getLogger(__name__)
 DEFAULT_EPOCHS = {"mnist": 5, "fashion-mnist": 8}
@@ -63,18 +63,8 @@ def main(args: argparse.Namespace) -> None:
     val_x, val_y = splits["val"].tensors
     with timed(args.workdir, args.dataset, "train-classifier"):
         for epoch in range(start_epoch, epochs):
-            model.train()
-            bar = tqdm(loader, total=steps, desc=f"classifier {args.dataset} epoch {epoch + 1}/{epochs}")
-            for step, (x, y) in enumerate(bar):
-                if step >= steps:
-                    break
-                loss = F.cross_entropy(model(x.to(device)), y.to(device))
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                sched.step()
-                bar.set_postfix(loss=f"{loss.item():.4f}")
-            model.eval()
+            train_epoch(model, loader, F.cross_entropy, opt, device, dry_run=args.dry_run, sched=sched,
+                        desc=f"classifier {args.dataset} epoch {epoch + 1}/{epochs}")
             val_acc = (predict(model, val_x, device=device).argmax(1) == val_y).float().mean().item()
             log.info("epoch %d: val accuracy %.4f", epoch + 1, val_acc)
             save_checkpoint(ckpt_path, "vgg16", config, model, optimizer=opt.state_dict(),

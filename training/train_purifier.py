@@ -15,12 +15,12 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, TensorDataset
-from tqdm import tqdm
 
 from . import data
 from .advsets import AttackSpec, cached
 from .models import AutoencoderConfig, ConvAutoencoder
-from .runs import load_checkpoint, pick_device, predict, run_dir, save_checkpoint, seed_everything, timed
+from .runs import (load_checkpoint, pick_device, predict, run_dir, save_checkpoint, seed_everything, timed,
+                   train_epoch)
 
 log = logging.getLogger(__name__)
 
@@ -120,22 +120,12 @@ def main(args: argparse.Namespace) -> None:
     opt = torch.optim.Adam(model.parameters(), lr=args.lr)
     loader = DataLoader(train, batch_size=args.batch_size, shuffle=True, drop_last=True,
                         generator=torch.Generator().manual_seed(args.seed))
-    steps = 1 if args.dry_run else len(loader)
     best, best_state, bad_epochs, history = float("inf"), None, 0, []
     log.info("purifier %s (%s): %d training pairs, %d validation pairs", args.out, args.recipe, len(train), len(val))
     with timed(args.workdir, args.dataset, f"train-purifier-{args.out.removesuffix('.ckpt')}"):
         for epoch in range(args.epochs):
-            model.train()
-            bar = tqdm(loader, total=steps, desc=f"purifier {args.recipe} epoch {epoch + 1}/{args.epochs}")
-            for step, (adv, clean) in enumerate(bar):
-                if step >= steps:
-                    break
-                loss = F.mse_loss(model(adv.to(device)), clean.to(device))
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                bar.set_postfix(mse=f"{loss.item():.4f}")
-            model.eval()
+            train_epoch(model, loader, F.mse_loss, opt, device, dry_run=args.dry_run,
+                        desc=f"purifier {args.recipe} epoch {epoch + 1}/{args.epochs}")
             loss_val = val_loss(model, val, device)
             history.append(round(loss_val, 5))
             log.info("epoch %d: validation MSE %.5f", epoch + 1, loss_val)

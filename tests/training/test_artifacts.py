@@ -34,3 +34,18 @@ def test_manifest_metrics_agree_with_a_fresh_measurement(committed):
     recorded = committed["manifest"]["metrics"]["clean"]["undefended"]["accuracy"]
     measured = _acc(committed["models"]["classifier"], committed["x"], committed["y"])
     assert abs(measured - recorded) < 0.02
+
+
+def test_bundled_samples_preprocess_to_the_training_tensors(committed):
+    """The manifest's preprocessing applied to the bundled PNGs gives exactly what training saw."""
+    from PIL import Image
+
+    from training.data import PREPROCESSING, preprocess
+
+    manifest = committed["manifest"]
+    assert manifest["preprocessing"] == PREPROCESSING
+    assert manifest["input_shape"] == list(committed["x"].shape[1:])
+    for i, sample in enumerate(manifest["samples"]):
+        with Image.open(committed["folder"] / sample["file"]) as image:
+            assert torch.equal(preprocess(image), committed["x"][i])
+        assert sample["label"] == int(committed["y"][i])

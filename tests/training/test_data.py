@@ -33,8 +33,8 @@ def test_a_flipped_byte_is_rejected_naming_the_file(mnist_copy):
 
 def test_missing_truncated_and_wrong_magic_files_are_rejected(mnist_copy):
     folder = data.raw_dir(mnist_copy, "mnist")
-    (folder / "train-labels-idx1-ubyte").write_bytes(b"\x00\x00\x08\x01" + b"\x00" * 60004)
-    with pytest.raises(data.DataError, match="IDX magic 2049"):
+    (folder / "train-labels-idx1-ubyte").write_bytes(b"\x00\x00\x08\x03" + b"\x00" * 60004)
+    with pytest.raises(data.DataError, match="IDX magic 2051, expected 2049"):
         data.verify(mnist_copy, "mnist")
     (folder / "train-labels-idx1-ubyte").write_bytes(b"short")
     with pytest.raises(data.DataError, match="has 5 bytes, expected 60008"):
