@@ -8,8 +8,8 @@ eps per image (``eps_range``) so that a mixed-eps set costs a single pass.
 from __future__ import annotations
 
 import hashlib
-import io
 import logging
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,7 +18,8 @@ from torch import Tensor, nn
 from tqdm import tqdm
 
 from .attacks import ATTACKS
-from .jit import quiet_jit
+from .models import INPUT_SHAPE
+from .runs import record_timing
 
 log = logging.getLogger(__name__)
 
@@ -49,22 +50,14 @@ class AttackSpec:
         return out
 
 
-def model_fingerprint(model: nn.Module) -> str:
-    """A short hash of the weights, so a cache never outlives the classifier it attacked.
-
-    A frozen TorchScript module has no state_dict (its weights are constants), so
-    it is hashed through its serialized bytes.
-    """
-    h = hashlib.sha256()
-    if isinstance(model, torch.jit.ScriptModule):
-        buf = io.BytesIO()
-        with quiet_jit():
-            torch.jit.save(model, buf)
-        h.update(buf.getvalue())
-    for name, t in sorted(model.state_dict().items()):
-        h.update(name.encode())
-        h.update(t.detach().cpu().contiguous().numpy().tobytes())
-    return h.hexdigest()[:12]
+def model_fingerprint(model: nn.Module, device: torch.device | str = "cpu") -> str:
+    """A short hash of what the model computes on a fixed probe batch, so that a cache never
+    outlives the classifier it attacked.  It is the same for an eager module and its frozen
+    TorchScript export (which has no state_dict, and whose saved bytes vary between saves)."""
+    probe = torch.rand(16, *INPUT_SHAPE, generator=torch.Generator().manual_seed(1234))
+    with torch.no_grad():
+        logits = model(probe.to(device)).cpu()
+    return hashlib.sha256(torch.round(logits * 1000).to(torch.int64).numpy().tobytes()).hexdigest()[:12]
 
 
 def generate(classifier: nn.Module, images: Tensor, labels: Tensor, spec: AttackSpec, seed: int = 0,
@@ -92,10 +85,13 @@ def cached(cache_dir: Path, classifier: nn.Module, images: Tensor, labels: Tenso
     if spec.attack == "none":
         return images
     seeded = f"-seed{seed}" if spec.eps_range else ""  # only a random eps draw depends on the seed
-    path = Path(cache_dir) / f"{tag}-n{len(images)}-{spec.key()}{seeded}-{model_fingerprint(classifier)}.pt"
+    path = Path(cache_dir) / f"{tag}-n{len(images)}-{spec.key()}{seeded}-{model_fingerprint(classifier, device)}.pt"
     if path.is_file():
         return torch.load(path)
+    start = time.perf_counter()
     adv = generate(classifier, images, labels, spec, seed=seed, device=device, desc=f"{tag} {spec.key()}")
+    # cache_dir lives in the run directory: generation time is a training step of its own
+    record_timing(Path(cache_dir).parent, f"generate {tag} n={len(images)} {spec.key()}", time.perf_counter() - start)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
     torch.save(adv, tmp)

@@ -18,8 +18,8 @@ DEPARTURES = """\
 - **PGD training sets use 5k of the 50k training images** (PGD-40 costs 40 gradient passes per image on a CPU);
   FGSM sets use all 50k. The validation split is never trained on (the reference code did).
 - **The default purifier** (`autoencoder.pt`) is trained on a mixture of clean, FGSM (eps ~ U[0, 0.6] and
-  eps = 0.6) and PGD (eps = 0.3 and eps ~ U[0.05, 0.3]) pairs; its latent size is chosen by the ablation above. The paper's two
-  purifiers keep the paper's architecture and single-eps training.
+  eps = 0.6) and PGD (eps = 0.3 and eps ~ U[0.05, 0.3]) pairs; its latent size is chosen by the ablation
+  above. The paper's two purifiers keep the paper's architecture and single-eps training.
 - Attacks are **oblivious** (against the classifier alone), as in the paper; see the robustness work for
   adaptive attacks. The latent noise is seeded for evaluation, so every number here is reproducible."""
 

@@ -54,19 +54,19 @@ def load_checkpoint(path: Path, device: torch.device | str = "cpu") -> tuple[nn.
     return model.eval(), ckpt
 
 
-def record_timing(workdir: Path, dataset: str, step: str, seconds: float) -> None:
+def record_timing(run: Path, step: str, seconds: float) -> None:
     """Wall time of a training step, merged into ``<run>/timings.json`` for the manifest."""
-    path = run_dir(workdir, dataset) / "timings.json"
+    path = Path(run) / "timings.json"
     timings = json.loads(path.read_text()) if path.is_file() else {}
     timings[step] = round(seconds, 1)
     path.write_text(json.dumps(timings, indent=2))
 
 
 @contextmanager
-def timed(workdir: Path, dataset: str, step: str):
+def timed(run: Path, step: str):
     start = time.perf_counter()
     yield
-    record_timing(workdir, dataset, step, time.perf_counter() - start)
+    record_timing(run, step, time.perf_counter() - start)
 
 
 @torch.no_grad()

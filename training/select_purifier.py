@@ -27,7 +27,7 @@ RULE = ("among candidates whose validation purified-clean accuracy meets the dat
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--grid", default="10:1.0,16:1.0,32:1.0",
+    p.add_argument("--grid", default="10:1.0,16:1.0,32:1.0,64:1.0",
                    help="comma-separated latent_dim:noise_std candidates")
     p.add_argument("--epochs", type=int, default=10)
     p.add_argument("--seed", type=int, default=0)

@@ -111,9 +111,8 @@ def main(args: argparse.Namespace) -> None:
     for p in classifier.parameters():
         p.requires_grad_(False)
     parts = RECIPES[args.recipe]
-    with timed(args.workdir, args.dataset, f"adversarial-sets-{args.recipe}"):
-        train = pairs(splits["train"], "train", parts, "train", classifier, run / "adv", device)
-        val = pairs(splits["val"], "val", parts, "val", classifier, run / "adv", device)
+    train = pairs(splits["train"], "train", parts, "train", classifier, run / "adv", device)
+    val = pairs(splits["val"], "val", parts, "val", classifier, run / "adv", device)
 
     config = AutoencoderConfig(latent_dim=args.latent_dim, noise_std=args.noise_std)
     model = ConvAutoencoder(config).to(device)
@@ -122,7 +121,7 @@ def main(args: argparse.Namespace) -> None:
                         generator=torch.Generator().manual_seed(args.seed))
     best, best_state, bad_epochs, history = float("inf"), None, 0, []
     log.info("purifier %s (%s): %d training pairs, %d validation pairs", args.out, args.recipe, len(train), len(val))
-    with timed(args.workdir, args.dataset, f"train-purifier-{args.out.removesuffix('.ckpt')}"):
+    with timed(run, f"train-purifier-{args.out.removesuffix('.ckpt')}"):
         for epoch in range(args.epochs):
             train_epoch(model, loader, F.mse_loss, opt, device, dry_run=args.dry_run,
                         desc=f"purifier {args.recipe} epoch {epoch + 1}/{args.epochs}")
