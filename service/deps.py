@@ -1,0 +1,149 @@
+"""Typed dependency aliases: settings, the served dataset, the API key and the decoded images."""
+
+import hmac
+from dataclasses import dataclass
+from typing import Annotated
+
+import torch
+from fastapi import Depends, Header, Query, Request
+from pydantic import ValidationError
+from starlette.concurrency import run_in_threadpool
+from starlette.formparsers import MultiPartException, MultiPartParser
+
+from service.artifacts import DatasetArtifacts
+from service.batching import Batcher
+from service.config import Dataset, Settings
+from service.errors import (
+    InvalidBatch,
+    NotReady,
+    PayloadTooLarge,
+    Unauthorized,
+    UnknownDataset,
+    UnknownPurifier,
+    UnsupportedMediaType,
+)
+from service.images import decode_base64, decode_image
+from service.inference import InferenceModel
+from service.schemas import ImageBatch
+
+RAW_TYPES = frozenset({"image/png", "image/jpeg", "image/webp", "image/bmp", "application/octet-stream"})
+
+
+@dataclass
+class Served:
+    """One dataset as served: its artifacts, model and one batcher per operation and model."""
+
+    artifacts: DatasetArtifacts
+    model: InferenceModel
+    batchers: dict[str, Batcher]
+
+
+@dataclass
+class Images:
+    tensors: list[torch.Tensor]
+    is_batch: bool
+
+
+async def get_settings(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+
+
+async def get_served(
+    request: Request, settings: SettingsDep, dataset: Annotated[Dataset | None, Query()] = None
+) -> Served:
+    name = dataset or settings.default_dataset
+    served: dict[str, Served] = getattr(request.app.state, "served", {})
+    if not served:
+        raise NotReady("artifacts are not loaded yet")
+    if name not in served:
+        raise UnknownDataset(f"dataset {name!r} is not served; choose one of {sorted(served)}")
+    return served[name]
+
+
+ServedDep = Annotated[Served, Depends(get_served)]
+
+
+async def get_purifier(served: ServedDep, purifier: Annotated[str | None, Query()] = None) -> str:
+    """The requested purifier (``autoencoder-fgsm``, ``autoencoder-pgd``, ...), else the manifest's default."""
+    name = purifier or served.artifacts.manifest.default_purifier
+    if name not in served.artifacts.purifiers:
+        raise UnknownPurifier(f"purifier {name!r} is not served; choose one of {sorted(served.artifacts.purifiers)}")
+    return name
+
+
+PurifierDep = Annotated[str, Depends(get_purifier)]
+
+
+async def check_api_key(
+    settings: SettingsDep,
+    x_api_key: Annotated[str | None, Header()] = None,
+    authorization: Annotated[str | None, Header()] = None,
+) -> None:
+    """With keys configured, accept ``X-API-Key`` or ``Authorization: Bearer``; compare in constant time."""
+    if not settings.api_keys:
+        return
+    given = x_api_key or (authorization or "").removeprefix("Bearer ").strip()
+    matches = [hmac.compare_digest(given.encode(), key.get_secret_value().encode()) for key in settings.api_keys]
+    if not given or not any(matches):
+        raise Unauthorized("missing or wrong API key")
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The body, refused with 413 as soon as it passes ``limit`` bytes."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(f"body of {declared} bytes is over the limit of {limit}")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(f"body is over the limit of {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def _multipart_file(request: Request, body: bytes) -> bytes:
+    async def stream():
+        yield body
+
+    try:
+        form = await MultiPartParser(request.headers, stream(), max_files=1, max_fields=8).parse()
+    except MultiPartException as exc:
+        raise InvalidBatch(f"bad multipart body: {exc.message}") from exc
+    upload = form.get("file")
+    if upload is None or isinstance(upload, str):
+        raise InvalidBatch("multipart body needs a file field named 'file'")
+    return await upload.read()
+
+
+async def _payloads(request: Request, settings: Settings) -> tuple[list[bytes], bool]:
+    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media_type not in RAW_TYPES | {"multipart/form-data", "application/json"}:
+        raise UnsupportedMediaType(f"content type {media_type or '(none)'!r} is not supported")
+    body = await read_body(request, settings.max_body_bytes)
+    if media_type == "multipart/form-data":
+        return [await _multipart_file(request, body)], False
+    if media_type != "application/json":
+        return [body], False
+    try:
+        batch = ImageBatch.model_validate_json(body)
+    except ValidationError as exc:
+        raise InvalidBatch(f'expected {{"images": [<base64>, ...]}}: {exc.errors()[0]["msg"]}') from exc
+    if not 1 <= len(batch.images) <= settings.max_images_per_request:
+        raise InvalidBatch(f"batch has {len(batch.images)} images; send 1 to {settings.max_images_per_request}")
+    return [decode_base64(text) for text in batch.images], True
+
+
+async def read_images(request: Request, settings: SettingsDep, served: ServedDep) -> Images:
+    """Every input form decoded to [0,1] tensors at the manifest's shape."""
+    payloads, is_batch = await _payloads(request, settings)
+    prep = served.artifacts.preprocessing
+    tensors = await run_in_threadpool(lambda: [decode_image(p, prep, settings.max_pixels) for p in payloads])
+    return Images(tensors, is_batch)
+
+
+ImagesDep = Annotated[Images, Depends(read_images)]
+ApiKey = Depends(check_api_key)

@@ -1,0 +1,114 @@
+"""Domain exceptions, each carrying its HTTP status and error code; mapped to JSON once."""
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
+
+from service.metrics import record_rejection
+
+logger = logging.getLogger(__name__)
+
+
+class ServiceError(Exception):
+    """Base of every error the service answers with a 4xx/5xx JSON body."""
+
+    status_code = 400
+    code = "bad_request"
+
+    def __init__(self, detail: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.headers = headers
+
+
+class PayloadTooLarge(ServiceError):
+    status_code, code = 413, "payload_too_large"
+
+
+class ImageTooLarge(ServiceError):
+    status_code, code = 413, "image_too_large"
+
+
+class UnsupportedMediaType(ServiceError):
+    status_code, code = 415, "unsupported_media_type"
+
+
+class InvalidImage(ServiceError):
+    status_code, code = 422, "invalid_image"
+
+
+class InvalidBase64(ServiceError):
+    status_code, code = 422, "invalid_base64"
+
+
+class InvalidBatch(ServiceError):
+    status_code, code = 422, "invalid_batch"
+
+
+class UnknownDataset(ServiceError):
+    status_code, code = 422, "unknown_dataset"
+
+
+class UnknownPurifier(ServiceError):
+    status_code, code = 422, "unknown_purifier"
+
+
+class Unauthorized(ServiceError):
+    status_code, code = 401, "unauthorized"
+
+
+class Overloaded(ServiceError):
+    status_code, code = 503, "overloaded"
+
+
+class NotReady(ServiceError):
+    status_code, code = 503, "not_ready"
+
+
+class InferenceTimeout(ServiceError):
+    status_code, code = 504, "timeout"
+
+
+class ArtifactError(Exception):
+    """A missing, tampered or malformed artifact: start-up must stop."""
+
+
+def error_response(status_code: int, code: str, detail: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"error": code, "detail": detail}, status_code=status_code, headers=headers)
+
+
+async def _service_error(request: Request, exc: ServiceError) -> JSONResponse:
+    logger.info("%s %s -> %d %s: %s", request.method, request.url.path, exc.status_code, exc.code, exc.detail)
+    record_rejection(exc.code)
+    return error_response(exc.status_code, exc.code, exc.detail, exc.headers)
+
+
+async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+    errors = exc.errors()
+    if any(err.get("loc", ())[:2] == ("query", "dataset") for err in errors):
+        served = ", ".join(request.app.state.settings.datasets)
+        return await _service_error(request, UnknownDataset(f"dataset must be one of: {served}"))
+    record_rejection("invalid_request")
+    detail = "; ".join(f"{'.'.join(map(str, err.get('loc', ())))}: {err.get('msg', '')}" for err in errors)
+    return error_response(422, "invalid_request", detail)
+
+
+async def _http_error(request: Request, exc: HTTPException) -> JSONResponse:
+    code = str(exc.detail).lower().replace(" ", "_")
+    return error_response(exc.status_code, code, f"{request.method} {request.url.path}: {exc.detail}", exc.headers)
+
+
+async def _unhandled(request: Request, exc: Exception) -> JSONResponse:
+    logger.exception("unhandled error on %s %s", request.method, request.url.path)
+    return error_response(500, "internal_error", "internal server error")
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Map every domain error to its JSON body, in one place."""
+    app.add_exception_handler(ServiceError, _service_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(HTTPException, _http_error)
+    app.add_exception_handler(Exception, _unhandled)

@@ -1,0 +1,79 @@
+"""Every Prometheus object, defined once, and what feeds them: the batcher observer and a request middleware."""
+
+import logging
+import time
+
+from prometheus_client import Counter, Gauge, Histogram
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+logger = logging.getLogger(__name__)
+
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+REQUESTS = Counter("purifier_requests_total", "HTTP requests by endpoint and status", ["endpoint", "method", "status"])
+REQUEST_LATENCY = Histogram(
+    "purifier_request_latency_seconds", "HTTP request latency by endpoint", ["endpoint"], buckets=LATENCY_BUCKETS
+)
+BATCH_SIZE = Histogram(
+    "purifier_batch_size", "Items per executed micro-batch", ["batcher"], buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256)
+)
+QUEUE_WAIT = Histogram("purifier_queue_wait_seconds", "Mean queue wait per batch", ["batcher"], buckets=LATENCY_BUCKETS)
+PREDICT_LATENCY = Histogram(
+    "purifier_predict_latency_seconds", "Model time per micro-batch", ["batcher"], buckets=LATENCY_BUCKETS
+)
+QUEUE_DEPTH = Gauge("purifier_queue_depth", "Items waiting in a batcher's queue", ["batcher"])
+REJECTIONS = Counter("purifier_rejections_total", "Requests refused, by reason", ["reason"])
+
+
+class PrometheusObserver:
+    """Receives the batcher's fixed-point events."""
+
+    def queue_depth(self, name: str, depth: int) -> None:
+        QUEUE_DEPTH.labels(name).set(depth)
+
+    def batch_done(self, name: str, size: int, queue_wait_s: float, predict_s: float) -> None:
+        BATCH_SIZE.labels(name).observe(size)
+        QUEUE_WAIT.labels(name).observe(queue_wait_s)
+        PREDICT_LATENCY.labels(name).observe(predict_s)
+
+
+class RequestMetricsMiddleware:
+    """Pure ASGI middleware: count and time every HTTP request by its matched route and status."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started, status = time.perf_counter(), 500
+
+        async def send_and_note_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_and_note_status)
+        finally:
+            endpoint = getattr(scope.get("route"), "path", "unmatched")
+            _record_request(endpoint, scope["method"], status, time.perf_counter() - started)
+
+
+def _record_request(endpoint: str, method: str, status: int, seconds: float) -> None:
+    """A failure here is logged, never raised into the request."""
+    try:
+        REQUESTS.labels(endpoint, method, str(status)).inc()
+        REQUEST_LATENCY.labels(endpoint).observe(seconds)
+    except Exception:
+        logger.exception("recording request metrics failed")
+
+
+def record_rejection(reason: str) -> None:
+    """Count one refused request by reason; never raises."""
+    try:
+        REJECTIONS.labels(reason).inc()
+    except Exception:
+        logger.exception("recording a rejection failed")

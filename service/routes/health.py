@@ -1,0 +1,39 @@
+"""Operations: liveness, readiness and the served models."""
+
+from fastapi import APIRouter, Request
+
+from service.errors import NotReady
+from service.schemas import DatasetInfo, ModelsResponse, Status
+
+router = APIRouter(tags=["operations"])
+
+
+@router.get("/healthz", response_model=Status, summary="Liveness")
+async def healthz() -> Status:
+    return Status(status="ok")
+
+
+@router.get("/readyz", response_model=Status, responses={503: {"description": "not ready"}}, summary="Readiness")
+async def readyz(request: Request) -> Status:
+    if not getattr(request.app.state, "ready", False):
+        raise NotReady("artifacts are not loaded, verified and warmed up yet")
+    return Status(status="ready")
+
+
+@router.get("/models", response_model=ModelsResponse, summary="Served models: metrics, sha256, device")
+async def models(request: Request) -> ModelsResponse:
+    datasets = {}
+    for name, served in getattr(request.app.state, "served", {}).items():
+        manifest = served.artifacts.manifest
+        datasets[name] = DatasetInfo(
+            device=str(served.artifacts.device),
+            classifier=manifest.classifier,
+            default_purifier=manifest.default_purifier,
+            purifiers=sorted(served.artifacts.purifiers),
+            class_names=manifest.class_names,
+            input_shape=manifest.input_shape,
+            detector_thresholds=served.model.thresholds,
+            sha256=served.artifacts.sha256,
+            metrics=manifest.metrics,
+        )
+    return ModelsResponse(datasets=datasets)

@@ -1,0 +1,29 @@
+"""Fixtures shared by the service and end-to-end tests: tiny exported artifacts, settings on them, a TestClient."""
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from service.app import create_app
+from service.config import Settings
+from tests.service.tiny_artifacts import write_artifacts
+
+
+@pytest.fixture(scope="session")
+def tiny_artifacts(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``mnist/`` and ``fashion-mnist/`` artifact folders made from tiny TorchScript models."""
+    return write_artifacts(tmp_path_factory.mktemp("artifacts"))
+
+
+@pytest.fixture
+def settings(tiny_artifacts: Path) -> Settings:
+    return Settings(artifacts_dir=tiny_artifacts, max_wait_ms=2, max_body_bytes=256 * 1024, max_pixels=512 * 512)
+
+
+@pytest.fixture
+def client(settings: Settings) -> Iterator[TestClient]:
+    """The app on the tiny artifacts, lifespan running (loaded, verified, warmed up)."""
+    with TestClient(create_app(settings)) as test_client:
+        yield test_client

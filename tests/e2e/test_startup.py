@@ -1,0 +1,40 @@
+"""Start-up refuses broken settings or artifacts: the process exits before serving, with one clear line."""
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from service.config import REPO_ROOT
+from tests.e2e.conftest import free_port
+
+
+def _tamper(root: Path) -> None:
+    (root / "mnist" / "classifier.pt").write_bytes(b"tampered")
+
+
+def _drop_manifest(root: Path) -> None:
+    (root / "fashion-mnist" / "manifest.json").unlink()
+
+
+@pytest.mark.parametrize(
+    "break_it, settings, named",
+    [
+        (_tamper, {}, "mnist/classifier.pt: sha256"),
+        (_drop_manifest, {}, "fashion-mnist/manifest.json: missing"),
+        (lambda root: None, {"PURIFIER_MAX_BATCH_SIZE": "0"}, "invalid PURIFIER_* settings"),
+    ],
+    ids=["tampered-model", "missing-manifest", "bad-setting"],
+)
+def test_start_up_fails_with_one_line(tiny_artifacts: Path, tmp_path: Path, break_it, settings, named: str) -> None:
+    root = Path(shutil.copytree(tiny_artifacts, tmp_path / "artifacts"))
+    break_it(root)
+    env = {**os.environ, "PURIFIER_ARTIFACTS_DIR": str(root), "PURIFIER_PORT": str(free_port()), **settings}
+    command = [sys.executable, "-m", "service"]
+    done = subprocess.run(command, check=False, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode != 0
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "start-up failed" in lines[0] and named in lines[0], done.stderr
