@@ -17,7 +17,7 @@ import torch
 from torch import Tensor, nn
 from tqdm import tqdm
 
-from .attacks import ATTACKS
+from advattacks import ATTACKS
 from .models import INPUT_SHAPE
 from .runs import record_timing
 

@@ -2,7 +2,7 @@
 
 import torch
 
-from training.attacks import FGSM
+from advattacks import FGSM
 
 # Floors a little under the full-test-set figures in docs/results.md (the 1k-sample
 # Wilson interval is about +-1 point near 99% and +-3 points near 85%).

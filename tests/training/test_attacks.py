@@ -2,7 +2,7 @@ import pytest
 import torch
 import torchattacks
 
-from training.attacks import FGSM, PGD
+from advattacks import FGSM, PGD
 
 
 @pytest.fixture
