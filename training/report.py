@@ -70,8 +70,8 @@ def render(manifests: list[dict]) -> str:
             continue
         out += [f"**{m['dataset']}** (purified-clean target {sel['purified_clean_target']:.0%}). Rule: {sel['rule']}.",
                 ""]
-        out += _table(["latent", "sigma", "epochs", "purified clean", "FGSM 0.6", "PGD 0.15", "chosen"],
-                      [[str(c["latent_dim"]), str(c["noise_std"]), str(c["epochs_run"]),
+        out += _table(["latent", "sigma", "class weight", "epochs", "purified clean", "FGSM 0.6", "PGD 0.15", "chosen"],
+                      [[str(c["latent_dim"]), str(c["noise_std"]), str(c.get("class_weight", 0.0)), str(c["epochs_run"]),
                         f"{c['val']['purified_clean']:.4f}", f"{c['val']['fgsm-0.6']:.4f}",
                         f"{c['val']['pgd-0.15']:.4f}", "yes" if c["checkpoint"] == sel["chosen"] else ""]
                        for c in sel["candidates"]])

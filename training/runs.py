@@ -79,14 +79,15 @@ def predict(model: nn.Module, images: torch.Tensor, batch_size: int = 500,
 
 def train_epoch(model: nn.Module, loader, loss_fn, opt, device, desc: str, dry_run: bool = False,
                 sched=None) -> None:
-    """One pass over ``loader`` of (input, target) batches; only the first batch with ``dry_run``."""
+    """One pass over ``loader`` of ``(input, *targets)`` batches, minimizing ``loss_fn(model(input), *targets)``;
+    only the first batch with ``dry_run``."""
     model.train()
     steps = 1 if dry_run else len(loader)
     bar = tqdm(loader, total=steps, desc=desc)
-    for step, (inputs, targets) in enumerate(bar):
+    for step, (inputs, *targets) in enumerate(bar):
         if step >= steps:
             break
-        loss = loss_fn(model(inputs.to(device)), targets.to(device))
+        loss = loss_fn(model(inputs.to(device)), *(t.to(device) for t in targets))
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
