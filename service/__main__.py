@@ -1,15 +1,29 @@
 """``python -m service``: check settings and artifacts, then serve ``service.app:app`` under uvicorn."""
 
 import logging
+import signal
 
 import uvicorn
 from pydantic import ValidationError
+from pydantic_settings import SettingsError
 
 from service.artifacts import verify_dataset
 from service.config import get_settings
 from service.errors import ArtifactError
 
 logger = logging.getLogger("service")
+
+
+def _exit_cleanly(signum: int, frame: object) -> None:
+    """uvicorn drains in-flight requests, then re-raises the signal it caught: end with status 0, not killed by it."""
+    raise SystemExit(0)
+
+
+def _settings_problems(exc: ValidationError | SettingsError) -> str:
+    """What is wrong, without the values given: a malformed PURIFIER_API_KEYS must not reach the logs."""
+    if isinstance(exc, SettingsError):
+        return str(exc)
+    return "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors(include_input=False))
 
 
 def main() -> None:
@@ -19,13 +33,21 @@ def main() -> None:
         logging.getLogger().setLevel(settings.log_level.upper())
         for dataset in settings.datasets:
             verify_dataset(settings.artifacts_dir / dataset)
-    except ValidationError as exc:
-        logger.error("start-up failed: invalid PURIFIER_* settings: %s", str(exc).replace("\n", " "))
+    except (ValidationError, SettingsError) as exc:
+        logger.error("start-up failed: invalid PURIFIER_* settings: %s", _settings_problems(exc))
         raise SystemExit(1) from None
     except ArtifactError as exc:
         logger.error("start-up failed: %s", exc)
         raise SystemExit(1) from None
-    uvicorn.run("service.app:app", host=settings.host, port=settings.port, log_level=settings.log_level)
+    for stop in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(stop, _exit_cleanly)
+    uvicorn.run(
+        "service.app:app",
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level,
+        timeout_graceful_shutdown=settings.shutdown_timeout_s,
+    )
 
 
 if __name__ == "__main__":

@@ -9,10 +9,13 @@ from functools import partial
 
 import torch
 from fastapi import FastAPI, Response
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.concurrency import run_in_threadpool
 
 from service.artifacts import load_dataset, resolve_device
+from service.attacking import build_attacks
 from service.batching import Batcher
 from service.config import Settings, get_settings
 from service.deps import Served
@@ -21,6 +24,8 @@ from service.images import decode_image, encode_png
 from service.inference import InferenceModel
 from service.metrics import PrometheusObserver, RequestMetricsMiddleware
 from service.routes import api_router
+from service.routes.demo import STATIC_DIR
+from service.samples import load_samples
 
 logger = logging.getLogger(__name__)
 
@@ -70,8 +75,12 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
     torch.set_num_threads(settings.num_threads)
     executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="inference")
+    loop = asyncio.get_running_loop()
     try:  # load and warm up on the inference thread, where the models will run
-        served = await asyncio.get_running_loop().run_in_executor(executor, build_served, settings, executor)
+        served = await loop.run_in_executor(executor, build_served, settings, executor)
+        artifacts = {name: item.artifacts for name, item in served.items()}
+        attacks = await loop.run_in_executor(executor, build_attacks, settings, artifacts)
+        samples = {name: load_samples(settings.artifacts_dir / name, a.manifest) for name, a in artifacts.items()}
     except ArtifactError as exc:
         logger.error("start-up failed: %s", exc)
         executor.shutdown()
@@ -80,7 +89,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         for batcher in item.batchers.values():
             batcher.start()
     await warm_request_path(served, settings)
-    app.state.served = served
+    app.state.served, app.state.attacks, app.state.samples = served, attacks, samples
     app.state.ready = True
     logger.info("ready: %s", ", ".join(served))
     try:
@@ -90,6 +99,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         for item in served.values():
             for batcher in item.batchers.values():
                 await batcher.stop()
+        attacks.pool.shutdown()
         executor.shutdown(wait=True)
 
 
@@ -104,8 +114,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.ready = False
     install_error_handlers(app)
     app.include_router(api_router)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
     app.add_middleware(RequestMetricsMiddleware)
+    if app.state.settings.cors_origins:  # off unless configured: browsers on other origins get no CORS headers
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(app.state.settings.cors_origins),
+            allow_methods=["GET", "POST"],
+            allow_headers=["content-type", "accept", "x-api-key", "authorization"],
+            expose_headers=["retry-after"],
+        )
 
     @app.get("/metrics", tags=["operations"], response_class=Response, summary="Prometheus metrics")
     async def metrics() -> Response:

@@ -12,6 +12,7 @@ from typing import Any
 import torch
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from service.config import PURIFIERS
 from service.errors import ArtifactError
 from service.images import Preprocessing
 
@@ -58,6 +59,8 @@ class Manifest(BaseModel):
         for name, entry in self.models.items():
             if entry.file not in self.files:
                 raise ValueError(f"model {name!r} file {entry.file!r} has no sha256 under files")
+            if name != self.classifier and name not in PURIFIERS:
+                raise ValueError(f"purifier {name!r} is not one of the served names {PURIFIERS}")
         if self.detector_threshold(self.default_purifier) is None:
             raise ValueError("default purifier has no detector.reconstruction_mse_threshold")
         return self

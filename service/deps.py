@@ -1,5 +1,6 @@
 """Typed dependency aliases: settings, the served dataset, the API key and the decoded images."""
 
+import asyncio
 import hmac
 from dataclasses import dataclass
 from typing import Annotated
@@ -9,11 +10,14 @@ from fastapi import Depends, Header, Query, Request
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.formparsers import MultiPartException, MultiPartParser
+from starlette.requests import ClientDisconnect
 
 from service.artifacts import DatasetArtifacts
 from service.batching import Batcher
-from service.config import Dataset, Settings
+from service.config import Dataset, Purifier, Settings
 from service.errors import (
+    BodyTimeout,
+    ClientClosed,
     InvalidBatch,
     NotReady,
     PayloadTooLarge,
@@ -66,7 +70,7 @@ async def get_served(
 ServedDep = Annotated[Served, Depends(get_served)]
 
 
-async def get_purifier(served: ServedDep, purifier: Annotated[str | None, Query()] = None) -> str:
+async def get_purifier(served: ServedDep, purifier: Annotated[Purifier | None, Query()] = None) -> str:
     """The requested purifier (``autoencoder-fgsm``, ``autoencoder-pgd``, ...), else the manifest's default."""
     name = purifier or served.artifacts.manifest.default_purifier
     if name not in served.artifacts.purifiers:
@@ -91,17 +95,23 @@ async def check_api_key(
         raise Unauthorized("missing or wrong API key")
 
 
-async def read_body(request: Request, limit: int) -> bytes:
-    """The body, refused with 413 as soon as it passes ``limit`` bytes."""
+async def read_body(request: Request, limit: int, timeout_s: float) -> bytes:
+    """The body, refused with 413 as soon as it passes ``limit`` bytes, and with 408 once it takes ``timeout_s``."""
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit:
         raise PayloadTooLarge(f"body of {declared} bytes is over the limit of {limit}")
     chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise PayloadTooLarge(f"body is over the limit of {limit} bytes")
-        chunks.append(chunk)
+    try:
+        async with asyncio.timeout(timeout_s):
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limit:
+                    raise PayloadTooLarge(f"body is over the limit of {limit} bytes")
+                chunks.append(chunk)
+    except TimeoutError as exc:
+        raise BodyTimeout(f"body not received within {timeout_s} s") from exc
+    except ClientDisconnect as exc:
+        raise ClientClosed("the client closed the connection while sending its body") from exc
     return b"".join(chunks)
 
 
@@ -123,7 +133,7 @@ async def _payloads(request: Request, settings: Settings) -> tuple[list[bytes], 
     media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media_type not in RAW_TYPES | {"multipart/form-data", "application/json"}:
         raise UnsupportedMediaType(f"content type {media_type or '(none)'!r} is not supported")
-    body = await read_body(request, settings.max_body_bytes)
+    body = await read_body(request, settings.max_body_bytes, settings.body_timeout_s)
     if media_type == "multipart/form-data":
         return [await _multipart_file(request, body)], False
     if media_type != "application/json":

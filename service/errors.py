@@ -7,6 +7,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
+from service.config import PURIFIERS
 from service.metrics import record_rejection
 
 logger = logging.getLogger(__name__)
@@ -32,6 +33,16 @@ class ImageTooLarge(ServiceError):
     status_code, code = 413, "image_too_large"
 
 
+class BodyTimeout(ServiceError):
+    status_code, code = 408, "body_timeout"
+
+
+class ClientClosed(ServiceError):
+    """The client hung up mid-request: nobody reads the answer; 499 as nginx counts it, not a server error."""
+
+    status_code, code = 499, "client_closed_request"
+
+
 class UnsupportedMediaType(ServiceError):
     status_code, code = 415, "unsupported_media_type"
 
@@ -54,6 +65,14 @@ class UnknownDataset(ServiceError):
 
 class UnknownPurifier(ServiceError):
     status_code, code = 422, "unknown_purifier"
+
+
+class InvalidLabel(ServiceError):
+    status_code, code = 422, "invalid_label"
+
+
+class NotFound(ServiceError):
+    status_code, code = 404, "not_found"
 
 
 class Unauthorized(ServiceError):
@@ -91,6 +110,8 @@ async def _validation_error(request: Request, exc: RequestValidationError) -> JS
     if any(err.get("loc", ())[:2] == ("query", "dataset") for err in errors):
         served = ", ".join(request.app.state.settings.datasets)
         return await _service_error(request, UnknownDataset(f"dataset must be one of: {served}"))
+    if any(err.get("loc", ())[:2] == ("query", "purifier") for err in errors):
+        return await _service_error(request, UnknownPurifier(f"purifier must be one of: {', '.join(PURIFIERS)}"))
     record_rejection("invalid_request")
     detail = "; ".join(f"{'.'.join(map(str, err.get('loc', ())))}: {err.get('msg', '')}" for err in errors)
     return error_response(422, "invalid_request", detail)

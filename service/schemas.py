@@ -1,8 +1,8 @@
 """Pydantic request and response models, with examples for ``/docs``."""
 
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 PROBS_EXAMPLE = [0.001, 0.002, 0.001, 0.003, 0.001, 0.002, 0.001, 0.985, 0.002, 0.002]
 PNG_EXAMPLE = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAAAAAA6fptVAAAACklEQVR4nGNgAAAAAgABSK+kcQAAAABJRU5ErkJggg=="
@@ -65,6 +65,71 @@ class PurifyResponse(BaseModel):
     latency_ms: float = Field(description="server time from queueing the image to its result")
 
 
+class AttackQuery(BaseModel):
+    """``POST /attack`` parameters. Unset hyperparameters take the paper's values (FGSM eps 0.6; PGD eps 0.3,
+    alpha 0.01, 40 steps); the bounds cap one request's cost."""
+
+    attack: Literal["fgsm", "pgd"] = "fgsm"
+    eps: float | None = Field(None, ge=0, le=1, description="ℓ∞ budget, pixels in [0,1]")
+    alpha: float | None = Field(None, gt=0, le=1, description="PGD step size")
+    steps: int | None = Field(None, ge=1, le=100, description="PGD steps")
+    label: int | None = Field(None, ge=0, description="true label to move away from; default: the predicted label")
+
+    @model_validator(mode="after")
+    def _pgd_only(self) -> "AttackQuery":
+        if self.attack != "pgd" and (self.alpha is not None or self.steps is not None):
+            raise ValueError(f"alpha and steps apply to pgd, not {self.attack}")
+        return self
+
+
+class AttackResponse(BaseModel):
+    model_config = _example(
+        {
+            "image": PNG_EXAMPLE,
+            "original_image": PNG_EXAMPLE,
+            "l2": 5.1,
+            "linf": 0.2,
+            "label": 7,
+            "original": {"label": 7, "class_name": "7", "probabilities": PROBS_EXAMPLE},
+            "adversarial": {"label": 3, "class_name": "3", "probabilities": PROBS_EXAMPLE[::-1]},
+            "attack": "fgsm",
+            "eps": 0.2,
+            "alpha": None,
+            "steps": None,
+            "model": "c07decfba86b",
+            "latency_ms": 15.2,
+        }
+    )
+    image: str = Field(description="base64 PNG of the adversarial image at the model's input shape")
+    original_image: str = Field(description="base64 PNG of the input as the model sees it (decoded, resized)")
+    l2: float = Field(description="ℓ2 distance between input and adversarial image, pixels in [0,1]")
+    linf: float = Field(description="ℓ∞ distance; at most eps (the image is rounded to the 8-bit grid inside the ball)")
+    label: int = Field(description="the label the attack moved away from")
+    original: Prediction = Field(description="the classifier on the input")
+    adversarial: Prediction = Field(description="the classifier on the adversarial image")
+    attack: str
+    eps: float
+    alpha: float | None = Field(description="PGD only")
+    steps: int | None = Field(description="PGD only")
+    model: str = Field(description="sha256 prefix of the attacked classifier")
+    latency_ms: float = Field(description="server time from starting the attack to its result")
+
+
+class Sample(BaseModel):
+    index: int
+    label: int
+    class_name: str
+    url: str = Field(description="the PNG, as served by GET /samples/{index}")
+
+
+class SamplesResponse(BaseModel):
+    model_config = _example(
+        {"dataset": "mnist", "samples": [{"index": 0, "label": 7, "class_name": "7", "url": "/samples/0?dataset=mnist"}]}
+    )
+    dataset: str
+    samples: list[Sample]
+
+
 class ErrorResponse(BaseModel):
     model_config = _example({"error": "invalid_image", "detail": "cannot decode image: truncated"})
     error: str
@@ -113,10 +178,13 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorResponse, "description": text}
     for code, text in {
         401: "missing or wrong API key",
+        408: "the body was not received within body_timeout_s",
         413: "body over the size limit, or too many pixels",
         415: "unsupported media type",
-        422: "corrupt image, bad base64, bad batch or unknown dataset",
-        503: "overloaded: retry after the Retry-After header",
+        422: "corrupt image, bad base64, bad batch, unknown dataset or purifier",
+        500: "inference failed for this request's batch (logged; the next batch is unaffected)",
+        503: "overloaded or not ready: retry after the Retry-After header",
+        504: "no answer within request_timeout_s",
     }.items()
 }
 

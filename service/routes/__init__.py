@@ -2,8 +2,8 @@
 
 from fastapi import APIRouter
 
-from service.routes import classify, defended, health, purify
+from service.routes import attack, classify, defended, demo, health, purify, samples
 
 api_router = APIRouter()
-for module in (purify, classify, defended, health):
+for module in (purify, classify, defended, attack, samples, demo, health):
     api_router.include_router(module.router)

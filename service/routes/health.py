@@ -3,7 +3,7 @@
 from fastapi import APIRouter, Request
 
 from service.errors import NotReady
-from service.schemas import DatasetInfo, ModelsResponse, Status
+from service.schemas import DatasetInfo, ErrorResponse, ModelsResponse, Status
 
 router = APIRouter(tags=["operations"])
 
@@ -13,7 +13,7 @@ async def healthz() -> Status:
     return Status(status="ok")
 
 
-@router.get("/readyz", response_model=Status, responses={503: {"description": "not ready"}}, summary="Readiness")
+@router.get("/readyz", response_model=Status, responses={503: {"model": ErrorResponse, "description": "not ready"}}, summary="Readiness")
 async def readyz(request: Request) -> Status:
     if not getattr(request.app.state, "ready", False):
         raise NotReady("artifacts are not loaded, verified and warmed up yet")

@@ -1,0 +1,57 @@
+"""POST /attack: an FGSM or PGD adversarial image against the dataset's classifier, as PNG or JSON."""
+
+import time
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
+
+from service.attacking import Attacks, AttackSpec, encode_attacked
+from service.deps import ApiKey, ImagesDep, ServedDep
+from service.errors import NotReady
+from service.images import encode_png
+from service.schemas import ERROR_RESPONSES, IMAGE_BODY, AttackQuery, AttackResponse
+
+router = APIRouter(prefix="/attack", tags=["models"], dependencies=[ApiKey])
+
+
+async def get_attacks(request: Request) -> Attacks:
+    attacks = getattr(request.app.state, "attacks", None)
+    if attacks is None:
+        raise NotReady("the attack models are not loaded yet")
+    return attacks
+
+
+AttacksDep = Annotated[Attacks, Depends(get_attacks)]
+
+
+@router.post(
+    "",
+    response_model=AttackResponse | list[AttackResponse],
+    responses={
+        **ERROR_RESPONSES,
+        200: {"content": {"image/png": {}}, "description": "the adversarial image; X-Linf and X-L2 headers"},
+        503: {**ERROR_RESPONSES[503], "description": "max_concurrent_attacks attacks already running"},
+    },
+    openapi_extra=IMAGE_BODY,
+    summary="Attack the classifier (FGSM or PGD, ℓ∞) on the image at the model's input size",
+)
+async def attack(
+    served: ServedDep,
+    attacks: AttacksDep,
+    images: ImagesDep,
+    query: Annotated[AttackQuery, Query()],
+    accept: Annotated[str, Header()] = "image/png",
+) -> Response | AttackResponse | list[AttackResponse]:
+    spec = AttackSpec(query.attack, query.eps, query.alpha, query.steps)
+    started = time.perf_counter()
+    model = attacks.models[served.artifacts.dataset]
+    results = await attacks.pool.run(model, images.tensors, spec, query.label)
+    latency_ms = (time.perf_counter() - started) * 1000
+    if not images.is_batch and "application/json" not in accept:
+        first = results[0]
+        headers = {"X-Linf": f"{first.linf:.6f}", "X-L2": f"{first.l2:.6f}"}
+        return Response(encode_png(first.image), media_type="image/png", headers=headers)
+    manifest = served.artifacts.manifest
+    model_id = served.artifacts.model_id(manifest.classifier)
+    out = [encode_attacked(r, spec, manifest.class_names, model_id, latency_ms) for r in results]
+    return out if images.is_batch else out[0]
