@@ -10,6 +10,7 @@ from pydantic_settings import SettingsError
 from service.artifacts import verify_dataset
 from service.config import get_settings
 from service.errors import ArtifactError
+from service.samples import load_samples
 
 logger = logging.getLogger("service")
 
@@ -32,7 +33,8 @@ def main() -> None:
         settings = get_settings()
         logging.getLogger().setLevel(settings.log_level.upper())
         for dataset in settings.datasets:
-            verify_dataset(settings.artifacts_dir / dataset)
+            folder = settings.artifacts_dir / dataset
+            load_samples(folder, verify_dataset(folder).manifest)
     except (ValidationError, SettingsError) as exc:
         logger.error("start-up failed: invalid PURIFIER_* settings: %s", _settings_problems(exc))
         raise SystemExit(1) from None

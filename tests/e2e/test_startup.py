@@ -38,3 +38,15 @@ def test_start_up_fails_with_one_line(tiny_artifacts: Path, tmp_path: Path, brea
     assert done.returncode != 0
     lines = [line for line in done.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and "start-up failed" in lines[0] and named in lines[0], done.stderr
+
+
+def test_a_tampered_bundled_sample_fails_start_up_with_one_line(tmp_path: Path) -> None:
+    root = Path(shutil.copytree(REPO_ROOT / "artifacts", tmp_path / "artifacts"))
+    with (root / "mnist" / "samples" / "003.png").open("ab") as png:
+        png.write(b"x")
+    env = {**os.environ, "PURIFIER_ARTIFACTS_DIR": str(root), "PURIFIER_PORT": str(free_port())}
+    done = subprocess.run([sys.executable, "-m", "service"], check=False, cwd=REPO_ROOT, env=env,
+                          capture_output=True, text=True, timeout=60)
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert done.returncode != 0 and len(lines) == 1, done.stderr
+    assert "start-up failed" in lines[0] and "mnist/samples/003.png: sha256" in lines[0]
