@@ -6,6 +6,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.config import PURIFIERS
 from service.metrics import record_rejection
@@ -127,9 +128,40 @@ async def _unhandled(request: Request, exc: Exception) -> JSONResponse:
     return error_response(500, "internal_error", "internal server error")
 
 
+class UnhandledErrorMiddleware:
+    """Any error no handler mapped: logged once and answered with the JSON 500, without re-raising.
+
+    Starlette's own ``Exception`` handler re-raises after answering; uvicorn then logs the traceback
+    again and drops the keep-alive connection, so the client's next request on it is reset.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def send_and_note_start(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_and_note_start)
+        except Exception:
+            if started:  # the status line is out: nothing left to answer with
+                raise
+            logger.exception("unhandled error on %s %s", scope["method"], scope["path"])
+            await error_response(500, "internal_error", "internal server error")(scope, receive, send)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Map every domain error to its JSON body, in one place."""
     app.add_exception_handler(ServiceError, _service_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(HTTPException, _http_error)
-    app.add_exception_handler(Exception, _unhandled)
+    app.add_exception_handler(Exception, _unhandled)  # errors raised outside the middleware below
+    app.add_middleware(UnhandledErrorMiddleware)  # innermost: request metrics still see the 500

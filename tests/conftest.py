@@ -1,5 +1,6 @@
 """Fixtures shared by the service and end-to-end tests: tiny exported artifacts, settings on them, a TestClient."""
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -27,3 +28,19 @@ def client(settings: Settings) -> Iterator[TestClient]:
     """The app on the tiny artifacts, lifespan running (loaded, verified, warmed up)."""
     with TestClient(create_app(settings)) as test_client:
         yield test_client
+
+
+MEASURED: dict[str, dict] = {}
+
+
+@pytest.fixture(scope="session")
+def measured() -> dict[str, dict]:
+    """Numbers the HTTP tests measure, printed in pytest's terminal summary."""
+    return MEASURED
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if MEASURED:
+        terminalreporter.section("measured over HTTP")
+        for name, numbers in MEASURED.items():
+            terminalreporter.write_line(f"{name}: {json.dumps(numbers)}")

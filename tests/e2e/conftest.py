@@ -1,6 +1,5 @@
 """Real uvicorn subprocesses on free ports: one on the committed artifacts, one on tiny ones, one slow."""
 
-import json
 import os
 import socket
 import subprocess
@@ -28,8 +27,8 @@ def free_port() -> int:
 
 
 @contextmanager
-def serve(log: Path, **settings: str) -> Iterator[str]:
-    """``python -m service`` with ``PURIFIER_*`` settings; yields the base URL once ``/readyz`` is 200."""
+def server_process(log: Path, **settings: str) -> Iterator[tuple[str, subprocess.Popen]]:
+    """``python -m service`` with ``PURIFIER_*`` settings; yields its base URL and process once ``/readyz`` is 200."""
     port = free_port()
     env = {**os.environ, "PURIFIER_PORT": str(port), "PURIFIER_LOG_LEVEL": "warning"}
     env.update({f"PURIFIER_{key.upper()}": value for key, value in settings.items()})
@@ -50,7 +49,7 @@ def serve(log: Path, **settings: str) -> Iterator[str]:
             time.sleep(0.2)
         else:
             pytest.fail(f"server not ready after {START_TIMEOUT_S} s:\n{log.read_text()[-3000:]}")
-        yield url
+        yield url, process
     finally:
         process.terminate()
         try:
@@ -60,20 +59,11 @@ def serve(log: Path, **settings: str) -> Iterator[str]:
             process.wait()
 
 
-MEASURED: dict[str, dict] = {}
-
-
-@pytest.fixture(scope="session")
-def measured() -> dict[str, dict]:
-    """Numbers the end-to-end tests measure, printed in pytest's terminal summary."""
-    return MEASURED
-
-
-def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    if MEASURED:
-        terminalreporter.section("measured over HTTP")
-        for name, numbers in MEASURED.items():
-            terminalreporter.write_line(f"{name}: {json.dumps(numbers)}")
+@contextmanager
+def serve(log: Path, **settings: str) -> Iterator[str]:
+    """``server_process``'s base URL."""
+    with server_process(log, **settings) as (url, _):
+        yield url
 
 
 def real_datasets() -> list[str]:

@@ -1,5 +1,6 @@
 """Start-up refuses broken settings or artifacts: the process exits before serving, with one clear line."""
 
+import json
 import os
 import shutil
 import subprocess
@@ -20,14 +21,42 @@ def _drop_manifest(root: Path) -> None:
     (root / "fashion-mnist" / "manifest.json").unlink()
 
 
+def _drop_model(root: Path) -> None:
+    (root / "mnist" / "autoencoder-pgd.pt").unlink()
+
+
+def _garble_manifest(root: Path) -> None:
+    (root / "mnist" / "manifest.json").write_text('{"format_version": 1, "dataset": ')
+
+
+def _rename_purifier(root: Path) -> None:
+    """A purifier name outside the API's enum would be unreachable: refused, not silently ignored."""
+    path = root / "mnist" / "manifest.json"
+    manifest = json.loads(path.read_text())
+    manifest["models"]["autoencoder-v2"] = manifest["models"].pop("autoencoder-pgd")
+    path.write_text(json.dumps(manifest))
+
+
 @pytest.mark.parametrize(
     "break_it, settings, named",
     [
         (_tamper, {}, "mnist/classifier.pt: sha256"),
         (_drop_manifest, {}, "fashion-mnist/manifest.json: missing"),
+        (_drop_model, {}, "mnist/autoencoder-pgd.pt: missing"),
+        (_garble_manifest, {}, "mnist/manifest.json: not valid JSON"),
+        (_rename_purifier, {}, "invalid manifest (1 error(s): Value error, purifier 'autoencoder-v2'"),
         (lambda root: None, {"PURIFIER_MAX_BATCH_SIZE": "0"}, "invalid PURIFIER_* settings"),
+        (lambda root: None, {"PURIFIER_CORS_ORIGINS": "not json"}, "invalid PURIFIER_* settings"),
     ],
-    ids=["tampered-model", "missing-manifest", "bad-setting"],
+    ids=[
+        "tampered-model",
+        "missing-manifest",
+        "missing-model",
+        "manifest-not-json",
+        "manifest-unknown-purifier",
+        "bad-setting",
+        "setting-not-json",
+    ],
 )
 def test_start_up_fails_with_one_line(tiny_artifacts: Path, tmp_path: Path, break_it, settings, named: str) -> None:
     root = Path(shutil.copytree(tiny_artifacts, tmp_path / "artifacts"))
