@@ -103,10 +103,13 @@ def render(manifests: list[dict]) -> str:
             "(default purifier).", ""]
     out += [f"![{d} reconstructions](figures/{d}-reconstructions.png)" for d in ds]
     out += ["", "## In-process latency (default purifier + classifier)", "",
-            "The paper's 0.008 s per image is the amortized time at batch 64 on a Tesla T4 GPU.", ""]
-    out += _table(["dataset", "device", "threads", "batch 64, ms per image", "batch 1 p50 ms", "batch 1 p95 ms"],
+            "The paper's 0.008 s per image is the amortized time at batch 64 on a Tesla T4 GPU. Re-measure on a "
+            "quiet machine with `python -m training evaluate --dataset <d> --threads 1 --latency-only`; over HTTP, "
+            "see [performance.md](performance.md).", ""]
+    out += _table(["dataset", "device", "threads", "batch 64, ms per image", "batch 1 p50 ms", "batch 1 p95 ms",
+                   "load average while measured"],
                   [[m["dataset"], lat["device"], str(lat["threads"]), f"{lat['batch64_ms_per_image']:.3f}",
-                    f"{lat['batch1_p50_ms']:.2f}", f"{lat['batch1_p95_ms']:.2f}"]
+                    f"{lat['batch1_p50_ms']:.2f}", f"{lat['batch1_p95_ms']:.2f}", str(lat.get("load_average_1m", "n/a"))]
                    for m in manifests for lat in m["metrics"]["latency"]])
     out += ["", "## Training wall time", ""]
     out += _table(["dataset", "step", "seconds"], [[m["dataset"], step, f"{s:.0f}"] for m in manifests

@@ -31,3 +31,10 @@ def test_all_on_a_tiny_subset(tmp_path):
     results = (tmp_path / "docs" / "results.md").read_text()
     assert "The paper's table beside ours" in results
     assert (tmp_path / "docs" / "figures" / "mnist-sweep.png").stat().st_size > 1000
+
+    before = manifest["metrics"]
+    subprocess.run([*cmd[:3], "evaluate", *cmd[4:], "--latency-only"], cwd=REPO, check=True, capture_output=True,
+                   timeout=300)
+    after = json.loads((tmp_path / "art" / "mnist" / "manifest.json").read_text())["metrics"]
+    assert {k: v for k, v in after.items() if k != "latency"} == {k: v for k, v in before.items() if k != "latency"}
+    assert after["latency"][0]["load_average_1m"] >= 0 and after["latency"] != before["latency"]
