@@ -4,20 +4,32 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
-TORCHATTACKS := torchattacks==3.5.1
+# Hash-pinned lock files compiled from pyproject.toml's extras (`make lock`): the venv installs
+# requirements/dev.txt, the Docker image requirements/serve.txt (a subset, at the same versions).
+DEV_EXTRAS := train serve test loadtest bench dev
+PIP_COMPILE := $(VENV)/bin/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras --all-build-deps \
+	--no-emit-index-url --no-emit-find-links
 
-.PHONY: serve test data evaluate reproduce
+.PHONY: serve test data chromium evaluate reproduce lock loadtest bench
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 
-$(VENV)/.test: pyproject.toml | $(PY)
-	$(PIP) install -q -e ".[train,serve,test,loadtest]"
-	# torchattacks pins requests~=2.25.1, which clashes with locust: install it alone.
-	$(PIP) install -q --no-deps $(TORCHATTACKS)
+$(VENV)/.test: pyproject.toml requirements/dev.txt requirements/torchattacks.txt | $(PY)
+	$(PIP) install -q --require-hashes -r requirements/dev.txt
+	# The project itself: its dependencies and build backend all came from the lock.
+	$(PIP) install -q --no-deps --no-build-isolation -e .
+	# torchattacks pins requests~=2.25.1, which clashes with locust: installed alone, hash-pinned.
+	$(PIP) install -q --no-deps --require-hashes -r requirements/torchattacks.txt
 	$(PY) -c "import torchattacks; assert torchattacks.__version__ == '3.5.1', torchattacks.__version__"
 	touch $@
+
+## lock: re-pin requirements/{dev,serve}.txt after a dependency changed in pyproject.toml
+## (keeps the other pins; `make lock LOCK_ARGS=--upgrade` moves everything to the newest releases)
+lock: $(VENV)/.test
+	$(PIP_COMPILE) $(LOCK_ARGS) $(addprefix --extra ,$(DEV_EXTRAS)) -o requirements/dev.txt pyproject.toml
+	$(PIP_COMPILE) $(LOCK_ARGS) --extra serve -c requirements/dev.txt -o requirements/serve.txt pyproject.toml
 
 ## serve: the service on the bundled artifacts (CUDA if present, else CPU), on port 8000
 serve: $(VENV)/.test
@@ -30,9 +42,25 @@ data: $(VENV)/.test
 	$(PY) -m training fetch-data --dataset mnist
 	$(PY) -m training fetch-data --dataset fashion-mnist
 
+## chromium: Debian's Chromium for the demo page's browser test (Playwright's own download is not used)
+chromium:
+	@if [ ! -x /usr/bin/chromium ] && command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+		apt-get install -y -q chromium >/dev/null 2>&1 || \
+		{ apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null; }; fi
+
 ## test: the whole suite
-test: data
+test: data chromium
 	$(PY) -m pytest
+
+## loadtest: Locust on a fresh service, 1 user for 30 s; exits 1 if /defended-classify p95 > 8 ms
+## (e.g. LOADTEST_ARGS="--users 8 --duration 60 --slo /classify:p95<=20"; results under results/loadtest/)
+loadtest: $(VENV)/.test
+	$(PY) -m loadtest $(LOADTEST_ARGS)
+
+## bench: ours (batching, batch 1, thread-pool decoding) vs naive FastAPI vs LitServe at concurrency
+## 1-64, two interleaved rounds (~10 min; run it on a quiet machine); rewrites docs/performance.md
+bench: $(VENV)/.test
+	$(PY) -m loadtest.bench --rounds 2 --profile --variant pool-decode:inline_decode_max_pixels=0 --write-docs $(BENCH_ARGS)
 
 ## evaluate: re-measure the bundled artifacts and rewrite docs/results.md
 evaluate: data

@@ -26,7 +26,7 @@ from service.errors import (
     UnknownPurifier,
     UnsupportedMediaType,
 )
-from service.images import decode_base64, decode_image
+from service.images import decode_base64, decode_image, pixel_count
 from service.inference import InferenceModel
 from service.schemas import ImageBatch
 
@@ -151,8 +151,12 @@ async def read_images(request: Request, settings: SettingsDep, served: ServedDep
     """Every input form decoded to [0,1] tensors at the manifest's shape."""
     payloads, is_batch = await _payloads(request, settings)
     prep = served.artifacts.preprocessing
-    tensors = await run_in_threadpool(lambda: [decode_image(p, prep, settings.max_pixels) for p in payloads])
-    return Images(tensors, is_batch)
+
+    def decode() -> list[torch.Tensor]:
+        return [decode_image(p, prep, settings.max_pixels) for p in payloads]
+
+    small = sum(pixel_count(p) for p in payloads) <= settings.inline_decode_max_pixels
+    return Images(decode() if small else await run_in_threadpool(decode), is_batch)
 
 
 ImagesDep = Annotated[Images, Depends(read_images)]

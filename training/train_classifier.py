@@ -61,7 +61,7 @@ def main(args: argparse.Namespace) -> None:
     train_config = {"optimizer": "Adam", "schedule": "OneCycleLR", "lr": args.lr, "epochs": epochs,
                     "batch_size": args.batch_size, "seed": args.seed, "split_seed": data.SPLIT_SEED}
     val_x, val_y = splits["val"].tensors
-    with timed(ckpt_path.parent, "train-classifier"):
+    with timed(ckpt_path.parent, f"train-{args.out.removesuffix('.ckpt')}"):
         for epoch in range(start_epoch, epochs):
             train_epoch(model, loader, F.cross_entropy, opt, device, dry_run=args.dry_run, sched=sched,
                         desc=f"classifier {args.dataset} epoch {epoch + 1}/{epochs}")

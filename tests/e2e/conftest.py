@@ -1,62 +1,26 @@
 """Real uvicorn subprocesses on free ports: one on the committed artifacts, one on tiny ones, one slow."""
 
-import os
-import socket
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import httpx
 import pytest
 
-from service.client import READY, PurifierClient, ServiceHTTPError
+from loadtest.server import free_port
+from loadtest.server import serve as serve_service
 from service.config import DATASETS, REPO_ROOT
 from tests.service.tiny_artifacts import write_artifacts
 
 REAL_ARTIFACTS = REPO_ROOT / "artifacts"
-START_TIMEOUT_S = 90
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+__all__ = ["free_port", "serve", "server_process"]  # also used by tests/reliability
 
 
 @contextmanager
 def server_process(log: Path, **settings: str) -> Iterator[tuple[str, subprocess.Popen]]:
     """``python -m service`` with ``PURIFIER_*`` settings; yields its base URL and process once ``/readyz`` is 200."""
-    port = free_port()
-    env = {**os.environ, "PURIFIER_PORT": str(port), "PURIFIER_LOG_LEVEL": "warning"}
-    env.update({f"PURIFIER_{key.upper()}": value for key, value in settings.items()})
-    url = f"http://127.0.0.1:{port}"
-    with log.open("wb") as out:
-        process = subprocess.Popen([sys.executable, "-m", "service"], cwd=REPO_ROOT, env=env, stdout=out, stderr=out)
-    try:
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                pytest.fail(f"server exited with {process.returncode}:\n{log.read_text()[-3000:]}")
-            try:
-                with PurifierClient(url, timeout=1) as client:
-                    client.send(READY)
-                break
-            except (httpx.TransportError, ServiceHTTPError):
-                pass
-            time.sleep(0.2)
-        else:
-            pytest.fail(f"server not ready after {START_TIMEOUT_S} s:\n{log.read_text()[-3000:]}")
-        yield url, process
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+    with serve_service(log, **settings) as server:
+        yield server.url, server.process
 
 
 @contextmanager

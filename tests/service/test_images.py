@@ -7,7 +7,7 @@ import torch
 from PIL import Image
 
 from service.errors import ImageTooLarge, InvalidBase64, InvalidImage
-from service.images import Preprocessing, decode_base64, decode_image, encode_png
+from service.images import Preprocessing, decode_base64, decode_image, encode_png, pixel_count
 from tests.service.tiny_artifacts import bomb_png
 
 PREP = Preprocessing.from_manifest(
@@ -99,3 +99,10 @@ def test_png_round_trip() -> None:
 def test_unsupported_preprocessing_is_rejected(shape: list[int], prep: dict) -> None:
     with pytest.raises(ValueError):
         Preprocessing.from_manifest(shape, prep)
+
+
+def test_pixel_count_reads_the_header_only() -> None:
+    assert pixel_count(_encode(Image.new("RGB", (40, 30)), "PNG")) == 1200
+    assert pixel_count(bomb_png(5000, 5000)) == 25_000_000  # what the header claims, nothing decoded
+    assert pixel_count(bomb_png(100_000, 100_000)) == 0  # Pillow refuses it at open; decoding answers 413
+    assert pixel_count(b"not an image") == 0 and pixel_count(b"") == 0

@@ -1,0 +1,47 @@
+# syntax=docker/dockerfile:1
+# The purifier service (FastAPI + uvicorn) on the bundled TorchScript artifacts, port 8000.
+# One image for CPU and GPU: PyPI's torch wheels carry CUDA and run on the CPU where no GPU is visible.
+# Build and run: docs/deploy.md. Python 3.11 and linux/amd64, as requirements/serve.txt was locked for.
+# Pin the base further by digest with --build-arg PYTHON_IMAGE=python:3.11.14-slim-bookworm@sha256:...
+ARG PYTHON_IMAGE=python:3.11.14-slim-bookworm
+
+# build: a virtual environment from the hash-pinned lock of the `serve` extra, then the project itself.
+FROM ${PYTHON_IMAGE} AS build
+ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PIP_NO_CACHE_DIR=1
+RUN python -m venv /opt/venv
+ENV PATH=/opt/venv/bin:$PATH
+WORKDIR /src
+COPY requirements/serve.txt requirements/serve.txt
+RUN pip install --require-hashes -r requirements/serve.txt
+COPY pyproject.toml README.md ./
+COPY advattacks advattacks
+COPY service service
+# Every dependency came from the lock above; the build backend (setuptools) is pinned in it too.
+RUN pip install --no-deps --no-build-isolation .
+
+# runtime: the virtual environment and the artifacts, run by an unprivileged user.
+FROM ${PYTHON_IMAGE} AS runtime
+LABEL org.opencontainers.image.title="adversarial-purifier" \
+      org.opencontainers.image.description="Adversarial purification with convolutional autoencoders: FastAPI inference service" \
+      org.opencontainers.image.version="0.1.0" \
+      org.opencontainers.image.licenses="MIT"
+RUN useradd --system --uid 10001 --user-group --no-create-home --home-dir /nonexistent \
+        --shell /usr/sbin/nologin purifier
+COPY --from=build /opt/venv /opt/venv
+WORKDIR /app
+COPY artifacts artifacts
+# The package is installed, not editable, so the artifacts' place is set explicitly; the service
+# listens on every interface of the container. Every other PURIFIER_* setting: docs/deploy.md.
+ENV PATH=/opt/venv/bin:$PATH \
+    PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PURIFIER_ARTIFACTS_DIR=/app/artifacts \
+    PURIFIER_HOST=0.0.0.0 \
+    PURIFIER_PORT=8000
+USER 10001:10001
+EXPOSE 8000
+# No curl in the slim image: the standard library fetches the URL, and fails on a refused or non-2xx answer.
+HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
+    CMD ["python", "-c", "import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=4)", "http://127.0.0.1:8000/healthz"]
+CMD ["python", "-m", "service"]

@@ -1,0 +1,108 @@
+"""The four serving engines the benchmark compares, all on the same artifacts and ``PURIFIER_*`` settings."""
+
+import base64
+import json
+import os
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from loadtest.server import Server, free_port, running
+
+
+def _raw_png(png: bytes) -> tuple[bytes, str]:
+    return png, "image/png"
+
+
+def _json_base64(png: bytes) -> tuple[bytes, str]:
+    return json.dumps({"image": base64.b64encode(png).decode()}).encode(), "application/json"
+
+
+@dataclass(frozen=True)
+class Engine:
+    key: str
+    title: str
+    module: str
+    ready_path: str
+    settings: dict[str, str] = field(default_factory=dict)
+    args: tuple[str, ...] = ()
+    body: Callable[[bytes], tuple[bytes, str]] = _raw_png
+    # This service: it serves several datasets (the path names one) and reports batch sizes on /metrics.
+    is_service: bool = True
+
+    def path(self, dataset: str) -> str:
+        return f"/defended-classify?dataset={dataset}" if self.is_service else "/defended-classify"
+
+    @contextmanager
+    def start(self, log: Path, dataset: str) -> Iterator[Server]:
+        port = free_port()
+        env = {
+            **os.environ,
+            "PURIFIER_PORT": str(port),
+            "PURIFIER_LOG_LEVEL": "warning",
+            "PURIFIER_DEFAULT_DATASET": dataset,
+            **{f"PURIFIER_{key.upper()}": value for key, value in self.settings.items()},
+        }
+        command = [sys.executable, "-m", self.module, *self.args]
+        with running(command, log, port=port, ready_path=self.ready_path, env=env) as server:
+            yield server
+
+
+def parse_variant(text: str) -> tuple[str, dict[str, str]]:
+    """``"pool-decode:inline_decode_max_pixels=0,log_level=info"`` -> the service with those settings."""
+    name, _, assignments = text.partition(":")
+    pairs = [item.split("=", 1) for item in assignments.split(",") if item]
+    if not name or not pairs or any(len(pair) != 2 or not pair[0] for pair in pairs):
+        raise ValueError(f"variant {text!r} is not NAME:KEY=VALUE[,KEY=VALUE...]")
+    return name, dict(pairs)
+
+
+def engines(
+    max_batch_size: int, litserve_batch_timeout_ms: float, variants: dict[str, dict[str, str]] | None = None
+) -> dict[str, Engine]:
+    """(a) the service batching, (b) the service at batch 1, (c) naive FastAPI, (d) LitServe batching;
+    then ``ours-<name>`` for each variant: the service, batching, with other ``PURIFIER_*`` settings."""
+    batch = str(max_batch_size)
+    extra = [
+        Engine(
+            f"ours-{name}",
+            f"this service, batching, {', '.join(f'{k}={v}' for k, v in settings.items())}",
+            "service",
+            "/readyz",
+            {"max_batch_size": batch, **settings},
+        )
+        for name, settings in (variants or {}).items()
+    ]
+    return {
+        engine.key: engine
+        for engine in (
+            Engine(
+                "ours",
+                f"this service, batching (max_batch_size={batch})",
+                "service",
+                "/readyz",
+                {"max_batch_size": batch},
+            ),
+            Engine("ours-batch1", "this service, max_batch_size=1", "service", "/readyz", {"max_batch_size": "1"}),
+            Engine(
+                "naive",
+                "naive FastAPI, model in a def endpoint",
+                "loadtest.bench.naive_app",
+                "/healthz",
+                is_service=False,
+            ),
+            Engine(
+                "litserve",
+                f"LitServe, batching (max_batch_size={batch}, batch_timeout={litserve_batch_timeout_ms:g} ms)",
+                "loadtest.bench.litserve_app",
+                "/health",
+                {"max_batch_size": batch},
+                ("--batch-timeout-ms", str(litserve_batch_timeout_ms)),
+                _json_base64,
+                is_service=False,
+            ),
+            *extra,
+        )
+    }

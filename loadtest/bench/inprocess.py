@@ -1,0 +1,64 @@
+"""Model time without HTTP, on the committed artifacts and sample images, with the service's thread setting.
+
+``ae_vgg`` is the paper's measurement: one autoencoder and one VGG forward pass, at batch 1 and
+amortized per image at batch 64. ``defend`` is what ``/defended-classify`` runs per batch (the
+purifier, then the classifier on the raw and the purified images together, plus the distances),
+``defend_forwards`` only its forward passes, and ``decode`` the PNG decoding of one request.
+"""
+
+import time
+from collections.abc import Callable
+
+import torch
+
+from loadtest.bench.pipeline import Pipeline
+from loadtest.samples import Sample
+from loadtest.stats import summarize
+
+
+def _times_ms(run: Callable[[], object], repeats: int) -> list[float]:
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        run()
+        times.append((time.perf_counter() - started) * 1000)
+    return times
+
+
+def _per_batch(run: Callable[[], object], batch_size: int, repeats: int) -> dict[str, float]:
+    """Latency percentiles of the call, and its median per image (the amortized figure)."""
+    stats = summarize(_times_ms(run, repeats))
+    return {**stats, "batch_size": batch_size, "per_image_ms": stats["p50_ms"] / batch_size}
+
+
+def measure(pipeline: Pipeline, samples: list[Sample], repeats: int) -> dict[str, dict[str, float]]:
+    """Warm every shape first (TorchScript specializes on its first runs), then time ``repeats`` calls of each."""
+    images = [pipeline.decode(sample.png) for sample in samples]
+    one = torch.stack(images[:1])
+    many = torch.stack([images[i % len(images)] for i in range(64)])
+    artifacts = pipeline.model.artifacts
+    purifier, classifier = artifacts.purifiers[pipeline.purifier], artifacts.classifier
+
+    def ae_vgg(batch: torch.Tensor) -> Callable[[], object]:
+        def run() -> object:
+            with torch.inference_mode():
+                return classifier(purifier(batch)).tolist()
+
+        return run
+
+    def forwards(batch: torch.Tensor) -> object:
+        """The forward passes ``defend`` makes: the purifier on the batch, the classifier on twice as many."""
+        with torch.inference_mode():
+            return classifier(torch.cat([batch, purifier(batch)])).tolist()
+
+    cases = {
+        "decode": (lambda: pipeline.decode(samples[0].png), 1, repeats),
+        "ae_vgg_batch1": (ae_vgg(one), 1, repeats),
+        "ae_vgg_batch64": (ae_vgg(many), 64, max(repeats // 10, 5)),
+        "defend_forwards_batch1": (lambda: forwards(one), 1, repeats),
+        "defend_batch1": (lambda: pipeline.defend(images[:1]), 1, repeats),
+        "defend_batch64": (lambda: pipeline.defend(list(many)), 64, max(repeats // 10, 5)),
+    }
+    for run, _, _ in cases.values():
+        _times_ms(run, 10)
+    return {name: _per_batch(run, size, count) for name, (run, size, count) in cases.items()}

@@ -1,0 +1,109 @@
+"""The benchmark on tiny artifacts, a second per point: every engine answers, the JSON and the report agree."""
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from loadtest.bench.client import Connection, build_request, closed_loop
+from loadtest.bench.cpu import CpuMeter
+from loadtest.samples import load_samples
+from loadtest.server import serve
+from service.config import REPO_ROOT
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def test_the_raw_client_frames_answers_and_counts_only_the_window(tiny_artifacts: Path, tmp_path: Path) -> None:
+    png = load_samples("mnist")[0].png
+    with serve(tmp_path / "server.log", artifacts_dir=str(tiny_artifacts)) as server:
+        request = build_request(server.url, "/defended-classify?dataset=mnist", png, "image/png")
+        bad = build_request(server.url, "/defended-classify?dataset=cifar", png, "image/png")
+
+        async def main() -> tuple:
+            connection = await Connection.open(server.url)
+            try:  # two answers on one keep-alive connection, each read exactly to its Content-Length
+                answers = [await connection.exchange(request), await connection.exchange(bad)]
+            finally:
+                await connection.close()
+            load = await closed_loop(server.url, [request, bad], 4, 0.2, 1.0, CpuMeter(server.pid))
+            return answers, load
+
+        (ok, refused), load = asyncio.run(main())
+    assert ok[0] == 200 and isinstance(json.loads(ok[1])["label"], int)
+    assert refused[0] == 422 and json.loads(refused[1])["error"] == "unknown_dataset"
+    assert load.ok > 10 and load.statuses[422] > 10 and not load.errors
+    assert len(load.latencies_ms) == load.ok and load.throughput == load.ok / 1.0
+    assert set(load.cpu) == {"client_cores", "server_cores", "machine_busy_cores", "other_cores"}
+
+
+@pytest.mark.timeout(300)
+def test_a_short_bench_of_every_engine_kind_writes_json_plots_and_the_same_report(
+    tiny_artifacts: Path, tmp_path: Path
+) -> None:
+    results = tmp_path / "bench"
+    env = {**os.environ, "PURIFIER_ARTIFACTS_DIR": str(tiny_artifacts)}
+    command = [
+        sys.executable,
+        "-m",
+        "loadtest.bench",
+        "--engines",
+        "ours",
+        "naive",
+        "litserve",
+        "--concurrency",
+        "1",
+        "4",
+        "--duration",
+        "1",
+        "--warmup",
+        "0.2",
+        "--inprocess-repeats",
+        "5",
+        "--results",
+        str(results),
+        "--variant",
+        "pooldecode:inline_decode_max_pixels=0",
+    ]
+    done = subprocess.run(command, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=280, check=False)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    summary = json.loads((results / "bench.json").read_text())
+    assert list(summary["engines"]) == ["ours", "naive", "litserve", "ours-pooldecode"]
+    for key, engine in summary["engines"].items():
+        assert engine["answers"][0]["samples"] == 32, key
+        assert [p["concurrency"] for p in engine["points"]] == [1, 4]
+        for point in engine["points"]:
+            assert point["n"] > 0 and set(point["statuses"]) == {"200"} and not point["errors"], key
+            assert point["p50_ms"] <= point["p95_ms"] <= point["p99_ms"] and len(point["cdf_ms"]) == 201
+    assert summary["engines"]["ours-pooldecode"]["settings"]["inline_decode_max_pixels"] == "0"
+    inproc = summary["inprocess"]
+    assert inproc["ae_vgg_batch64"]["batch_size"] == 64 and inproc["decode"]["p50_ms"] > 0
+    assert "ratios:" in done.stdout and "ours / LitServe throughput at c=32: –" in done.stdout  # no c=32 run
+    for figure in ("perf-throughput.png", "perf-latency-cdf.png"):
+        assert (results / figure).read_bytes().startswith(PNG_SIGNATURE)
+    doc = (results / "performance.md").read_text()
+    assert "## Targets" in doc and "--variant pooldecode:inline_decode_max_pixels=0" in doc
+
+    regenerated = tmp_path / "again"
+    regenerated.mkdir()
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "loadtest.bench.report",
+            str(results / "bench.json"),
+            "--doc",
+            str(regenerated / "performance.md"),
+            "--figures",
+            str(regenerated),
+        ],
+        cwd=REPO_ROOT,
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    assert (regenerated / "performance.md").read_text() == doc  # the report is a function of the JSON alone

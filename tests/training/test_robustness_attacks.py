@@ -1,0 +1,116 @@
+"""The adaptive and black-box attacks: EOT averages gradients, BPDA's backward is the identity, an
+identity purifier changes nothing, and every attack stays in its eps-ball and in [0, 1]."""
+
+import pytest
+import torch
+from torch import nn
+
+from advattacks import BPDA, EOTPGD, FGSMRS, PGD, Square, StraightThrough
+from training.models import AutoencoderConfig, ConvAutoencoder
+
+
+@pytest.fixture
+def batch():
+    g = torch.Generator().manual_seed(0)
+    return torch.rand(8, 1, 32, 32, generator=g), torch.randint(0, 10, (8,), generator=g)
+
+
+@pytest.fixture
+def purifier():
+    torch.manual_seed(1)
+    return ConvAutoencoder(AutoencoderConfig(latent_dim=10, noise_std=1.0)).eval()
+
+
+def test_eot_gradient_is_the_mean_of_single_draw_gradients(tiny_net, purifier, batch):
+    x, y = batch
+    defended = nn.Sequential(purifier, tiny_net)
+    torch.manual_seed(7)
+    eot, _ = EOTPGD(defended, eot_samples=4).eot_grad(x, y)
+    torch.manual_seed(7)  # the same four noise draws, one at a time
+    singles = [EOTPGD(defended, eot_samples=1).eot_grad(x, y)[0] for _ in range(4)]
+    assert not torch.allclose(singles[0], singles[1])  # the draws differ, so the average means something
+    assert torch.allclose(eot, torch.stack(singles).mean(0), atol=1e-6, rtol=1e-4)
+
+
+def test_eot_marks_an_image_fooled_only_when_every_draw_misclassifies(purifier, tiny_net, batch):
+    x, y = batch
+    defended = nn.Sequential(purifier, tiny_net)
+    torch.manual_seed(3)
+    _, fooled = EOTPGD(defended, eot_samples=5).eot_grad(x, y)
+    torch.manual_seed(3)
+    with torch.no_grad():
+        wrong = torch.stack([defended(x).argmax(1) != y for _ in range(5)])
+    assert torch.equal(fooled, wrong.all(0))
+
+
+@pytest.mark.parametrize("attack", ["eot", "bpda"])
+def test_an_attack_through_an_identity_purifier_is_the_undefended_attack(tiny_net, batch, attack):
+    x, y = batch
+    kwargs = dict(eps=0.3, alpha=0.01, steps=40, eot_samples=3, random_start=False, stop_when_fooled=False)
+    if attack == "eot":
+        adv = EOTPGD(nn.Sequential(nn.Identity(), tiny_net), **kwargs)(x, y)
+    else:
+        adv = BPDA(nn.Identity(), tiny_net, **kwargs)(x, y)
+    assert torch.allclose(adv, PGD(tiny_net, eps=0.3, alpha=0.01, steps=40)(x, y), atol=1e-6)
+
+
+def test_bpda_forward_is_the_purifier_and_its_backward_the_identity(purifier, batch):
+    x, _ = batch
+    torch.manual_seed(0)
+    want = purifier(x)
+    x = x.clone().requires_grad_(True)
+    torch.manual_seed(0)
+    out = StraightThrough(purifier)(x)
+    assert torch.allclose(out, want, atol=1e-6)
+    weights = torch.randn_like(x)
+    (grad,) = torch.autograd.grad((out * weights).sum(), x)
+    assert torch.equal(grad, weights)
+    (true_grad,) = torch.autograd.grad((purifier(x) * weights).sum(), x)
+    assert not torch.allclose(true_grad, weights)  # the real purifier's Jacobian is not the identity
+
+
+def _attacks(model, purifier, classifier, eps):
+    return {
+        "eot-pgd": EOTPGD(model, eps=eps, steps=5, eot_samples=2, stop_when_fooled=False),
+        "eot-fgsm": EOTPGD(model, eps=eps, alpha=eps, steps=1, eot_samples=2, random_start=False,
+                           stop_when_fooled=False),
+        "bpda": BPDA(purifier, classifier, eps=eps, steps=5, eot_samples=2, restarts=2, stop_when_fooled=False),
+        "square": Square(model, eps=eps, n_queries=30),
+        "fgsm-rs": FGSMRS(model, eps=eps),
+    }
+
+
+@pytest.mark.parametrize("name", ["eot-pgd", "eot-fgsm", "bpda", "square", "fgsm-rs"])
+@pytest.mark.parametrize("eps", [0.1, 0.3, "per-image"])
+def test_every_attack_stays_in_its_eps_ball_and_in_the_image_range(tiny_net, purifier, batch, name, eps):
+    x, y = batch
+    eps = torch.linspace(0.05, 0.4, len(x)) if eps == "per-image" else eps
+    attack = _attacks(nn.Sequential(purifier, tiny_net), purifier, tiny_net, eps)[name]
+    adv = attack(x, y)
+    bound = torch.as_tensor(eps).expand(len(x)) if torch.is_tensor(eps) else torch.full((len(x),), eps)
+    assert ((adv - x).abs().flatten(1).amax(1) <= bound + 1e-6).all()
+    assert adv.min() >= 0 and adv.max() <= 1
+    assert (adv != x).any()
+
+
+def test_square_finds_adversarial_examples_from_scores_alone(tiny_net):
+    x = torch.rand(32, 1, 32, 32, generator=torch.Generator().manual_seed(5))
+    with torch.no_grad():
+        y = tiny_net(x).argmax(1)  # every image starts correctly classified
+    attack = Square(tiny_net, eps=0.2, n_queries=200)
+    adv = attack(x, y)
+    with torch.no_grad():
+        fooled = (tiny_net(adv).argmax(1) != y).float().mean().item()
+    assert fooled > 0.5
+    assert (attack.margin(adv, y) < attack.margin(x, y)).all()
+
+
+def test_eot_pgd_with_one_draw_on_a_deterministic_model_is_pgd_with_restarts_only_on_survivors(tiny_net, batch):
+    x, y = batch
+    single = EOTPGD(tiny_net, eps=0.2, steps=10, eot_samples=1, random_start=False, stop_when_fooled=False)(x, y)
+    assert torch.allclose(single, PGD(tiny_net, eps=0.2, alpha=0.05, steps=10)(x, y), atol=1e-6)
+    torch.manual_seed(0)
+    adv = EOTPGD(tiny_net, eps=0.2, steps=10, eot_samples=1, restarts=3)(x, y)
+    with torch.no_grad():
+        fooled = tiny_net(adv).argmax(1) != y
+    assert fooled.float().mean() >= (tiny_net(single).argmax(1) != y).float().mean() - 1e-9

@@ -1,0 +1,70 @@
+"""``python -m training robustness`` end to end on a tiny subset (--dry-run trains one batch per epoch),
+and the report's refusal to print numbers it does not have."""
+
+import json
+import subprocess
+import sys
+
+from training.models import VGG16, VGGConfig
+from training.robust_cells import Cells
+from training.robust_report import PENDING, render
+from training.runs import save_checkpoint
+
+from .conftest import DATA_ROOT, REPO
+
+
+def test_all_stages_on_a_tiny_subset(tmp_path):
+    run = tmp_path / "runs" / "mnist"
+    run.mkdir(parents=True)
+    # the purified fine-tune starts from the run's classifier; a random one will do for a smoke run
+    save_checkpoint(run / "classifier.ckpt", "vgg16", VGGConfig(), VGG16(VGGConfig()))
+    cmd = [sys.executable, "-m", "training", "robustness", "--dataset", "mnist", "--root", str(DATA_ROOT),
+           "--workdir", str(tmp_path / "runs"), "--docs", str(tmp_path / "docs"), "--limit", "12", "--n", "12",
+           "--check-n", "6", "--steps", "2", "--eot", "2", "--queries", "5", "--chunk", "6", "--votes", "3",
+           "--square-eps", "0.3", "--dry-run", "--threads", "1"]
+    subprocess.run(cmd, cwd=REPO, check=True, capture_output=True, timeout=600)
+    result = json.loads((tmp_path / "docs" / "robustness" / "mnist.json").read_text())
+    assert set(result["defenses"]) == {"none", "paper", "default", "vote", "finetuned", "adv-training"}
+    cells = result["cells"].values()
+    assert {c["attack"] for c in cells} == {"fgsm", "pgd", "eot-fgsm", "eot-pgd", "transfer", "bpda", "square"}
+    for c in cells:
+        assert c["n"] in (6, 12) and len(c["hits"]) == c["n"] and c["hits"].count("1") == c["correct"]
+        assert c["ci95"][0] <= c["accuracy"] <= c["ci95"][1]
+    # deterministic defenses are attacked with one draw per gradient, purifiers with --eot draws
+    assert {c["k"] for c in cells if c["attack"] == "eot-pgd" and c["defense"] == "adv-training"} == {1}
+    assert 2 in {c["k"] for c in cells if c["attack"] == "eot-pgd" and c["defense"] == "default"}
+    assert set(result["training"]["models"]) == {"surrogate.ckpt", "classifier-fgsm-rs.ckpt",
+                                                 "classifier-purified.ckpt"}
+    doc = (tmp_path / "docs" / "robustness.md").read_text()
+    assert "## mnist" in doc and "### Verdict" in doc
+    assert (tmp_path / "docs" / "figures" / "robustness-mnist.png").stat().st_size > 1000
+    # a second run finds every adversarial set in the cache and reproduces every number
+    subprocess.run(cmd + ["--stages", "table"], cwd=REPO, check=True, capture_output=True, timeout=600)
+    again = json.loads((tmp_path / "docs" / "robustness" / "mnist.json").read_text())
+    assert all(again["cells"][k]["hits"] == v["hits"] for k, v in result["cells"].items())
+
+
+def test_the_report_marks_missing_cells_pending_and_invents_nothing():
+    config = {"n": 1000, "check_n": 200, "eot_steps": 50, "eot_samples": 8, "restarts": 1, "square_queries": 1000,
+              "votes": 8, "seed": 0, "convergence_eps": 0.2, "fgsm_eps": [0.1], "pgd_eps": [0.3],
+              "surrogate": {"width": 0.125, "seed": 1, "epochs": 3}}
+    hits = ("1" * 21 + "0" * 29) * 20  # 42% everywhere, and on the first 200 images too
+    result = {"dataset": "mnist", "config": config, "defenses": {"none": "no defense", "default": "default"},
+              "clean": {}, "detector": {}, "training": {},
+              "cells": {"x": {"defense": "default", "attack": "eot-pgd", "eps": 0.3, "steps": 50, "k": 8,
+                              "restarts": 1, "queries": 1000, "n": 1000, "accuracy": 0.42, "correct": 420,
+                              "ci95": [0.389, 0.451], "hits": hits, "attack_seconds": 12.0}}}
+    doc = render([result])
+    row = next(line for line in doc.splitlines() if line.startswith("| PGD eps=0.3"))
+    assert "0.420 [0.389, 0.451]" in row and row.count(PENDING) == 7
+    # the BPDA comparison reuses the stored per-image hits for the first check_n images
+    assert "| default | 0.3 | *pending* | 0.420 [" in doc
+
+
+def test_worst_case_counts_an_image_only_if_it_survives_every_attack():
+    def cell(attack, hits):
+        return {"defense": "default", "attack": attack, "eps": 0.2, "n": 4, "hits": hits, "steps": 50, "k": 8}
+    cells = Cells({"config": {"n": 4}, "cells": {"a": cell("eot-pgd", "1101"), "b": cell("bpda", "0111"),
+                                                  "c": cell("pgd", "0000")}})  # oblivious: not a worst-case attack
+    worst, attacks = cells.worst_case("default", 0.2, 4)
+    assert attacks == 2 and worst["accuracy"] == 0.5  # images 1 and 3 survive both

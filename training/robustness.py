@@ -1,0 +1,171 @@
+"""``robustness``: oblivious, adaptive (EOT, BPDA), transfer and black-box attacks on the purifiers,
+an adversarially trained baseline and the improvement candidates, with Wilson 95% CIs.
+
+Stages, in priority order (each resumable; every adversarial set is cached in chunks under
+``<workdir>/<dataset>/robust/``, keyed by attack and by a fingerprint of the attacked model):
+
+- ``table``: clean accuracy; oblivious FGSM/PGD (the paper's threat model); EOT-FGSM and EOT-PGD
+  through the paper's and the default purifier; majority vote evaluated on the latter's examples.
+- ``baselines``: trains what is missing (FGSM-RS adversarial training, the classifier fine-tuned on
+  purified images, the transfer surrogate), then their white-box cells and the transfer attack.
+- ``checks``: convergence in steps and in EOT samples, BPDA, Square (black-box).
+
+After each stage the reconstruction-error detector's ROC AUC is measured on the EOT-PGD sets that exist.
+
+Results are upserted into ``<docs>/robustness/<dataset>.json`` after every cell, and
+``<docs>/robustness.md`` is re-rendered from all datasets' JSON (``--report-only`` does just that).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from pathlib import Path
+
+import torch
+
+from . import data, robust_report, train_adversarial, train_classifier
+from .advsets import AttackSpec, cached
+from .defenses import ADV_TRAINED, FINETUNED, SURROGATE, Defense, build
+from .pipeline import _with_defaults
+from .robust_cells import Results, Threat, craft, detector_auc, fingerprint
+from .runs import pick_device, run_dir
+from .stats import rate
+
+log = logging.getLogger(__name__)
+STAGES = ("table", "baselines", "checks")
+FGSM_EPS = (0.1, 0.2, 0.3, 0.6)
+PGD_EPS = (0.1, 0.2, 0.3)
+OBLIVIOUS = ("none", "paper", "default", "vote")  # an oblivious attack targets the undefended classifier
+ADAPTIVE_TABLE = ("default", "vote", "paper")
+ADAPTIVE_BASELINES = ("finetuned", "adv-training")
+CHECKED = ("default", "finetuned")  # convergence in steps and BPDA: the shipped purifier and the trained candidate
+# where the default purifier keeps some accuracy under EOT-PGD, so that convergence is visible
+CONVERGENCE_EPS = {"mnist": 0.2, "fashion-mnist": 0.1}
+STEPS_GRID = (20, 50, 100, 200)
+K_GRID = (1, 4, 8, 16, 32)
+# (width, seed, epochs) of the transfer surrogate: independently trained, narrower, other seed
+SURROGATE_CONFIG = (0.125, 1, 3)
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--stages", nargs="+", choices=STAGES, default=list(STAGES))
+    p.add_argument("--n", type=int, default=1000, help="test images for the main table")
+    p.add_argument("--check-n", type=int, default=200, help="test images for convergence, BPDA and Square")
+    p.add_argument("--steps", type=int, default=50, help="EOT-PGD steps (alpha = 2.5 eps / steps)")
+    p.add_argument("--eot", type=int, default=8, help="noise draws per EOT gradient")
+    p.add_argument("--restarts", type=int, default=1)
+    p.add_argument("--queries", type=int, default=1000, help="Square Attack query budget per image")
+    p.add_argument("--square-eps", type=float, nargs="+", default=[0.1, 0.3])
+    p.add_argument("--votes", type=int, default=8, help="noise draws of the majority-vote candidate")
+    p.add_argument("--chunk", type=int, default=100, help="images per cached (resumable) attack chunk")
+    p.add_argument("--seed", type=int, default=0, help="seed of the latent noise at evaluation")
+    p.add_argument("--docs", type=Path, default=Path("docs"))
+    p.add_argument("--report-only", action="store_true", help="only re-render docs/robustness.md from the JSON")
+
+
+def train_missing(args: argparse.Namespace) -> None:
+    """The comparison models, each resumable (a finished checkpoint returns at once)."""
+    width, seed, epochs = SURROGATE_CONFIG
+    sub = _with_defaults(args, train_classifier)
+    sub.width, sub.seed, sub.epochs, sub.out, sub.lr, sub.batch_size = width, seed, epochs, SURROGATE, 2e-3, 64
+    train_classifier.main(sub)
+    for inputs, out in (("fgsm-rs", ADV_TRAINED), ("purified", FINETUNED)):
+        sub = _with_defaults(args, train_adversarial)
+        for key, value in vars(train_adversarial.defaults(inputs, args.dataset)).items():
+            setattr(sub, key, value)
+        sub.out = out
+        train_adversarial.main(sub)
+
+
+def trained_models(run: Path) -> dict:
+    """What the baselines stage trained: recipe, validation metrics and wall time of each checkpoint."""
+    timings = json.loads((run / "timings.json").read_text()) if (run / "timings.json").is_file() else {}
+    out = {}
+    for name in (SURROGATE, ADV_TRAINED, FINETUNED):
+        if (run / name).is_file():
+            ckpt = torch.load(run / name, map_location="cpu", weights_only=False)
+            out[name] = {k: ckpt.get(k) for k in ("config", "train_config", "val_accuracy", "best_epoch",
+                                                  "val_selection_metric", "epoch")}
+            out[name]["seconds"] = timings.get(f"train-{name.removesuffix('.ckpt')}")
+    return out
+
+
+def plan(stage: str, names: list[str], args: argparse.Namespace) -> list[tuple[str, Threat, int]]:
+    """(defense, threat, n) cells of one stage, cheap and most important first."""
+    n, m = args.n, args.check_n
+    eot = dict(steps=args.steps, k=args.eot, restarts=args.restarts)
+    cells: list[tuple[str, Threat, int]] = []
+    if stage == "table":
+        cells += [(d, Threat("fgsm", e), n) for e in FGSM_EPS for d in OBLIVIOUS]
+        cells += [(d, Threat("pgd", e), n) for e in PGD_EPS for d in OBLIVIOUS]
+        cells += [(d, Threat("eot-fgsm", e, steps=1, k=args.eot), n) for d in ADAPTIVE_TABLE for e in FGSM_EPS]
+        # white-box PGD on the undefended classifier: the paper's PGD (no random start, alpha 0.01) is weak
+        cells += [("none", Threat("eot-pgd", e, **eot), n) for e in PGD_EPS]
+        cells += [(d, Threat("eot-pgd", e, **eot), n) for d in ADAPTIVE_TABLE for e in PGD_EPS]
+    elif stage == "baselines":
+        cells += [(d, Threat("transfer", e, steps=args.steps, k=1), n) for e in PGD_EPS for d in names]
+        cells += [(d, Threat("eot-fgsm", e, steps=1, k=args.eot), n) for d in ADAPTIVE_BASELINES for e in FGSM_EPS]
+        cells += [(d, Threat("eot-pgd", e, **eot), n) for d in ADAPTIVE_BASELINES for e in PGD_EPS]
+    else:
+        eps = CONVERGENCE_EPS[args.dataset]
+        # the candidates' gains must survive a longer attack and BPDA, or they are gradient masking
+        cells += [(d, Threat("eot-pgd", eps, steps=s, k=args.eot, restarts=1), m)
+                  for s in sorted(STEPS_GRID, reverse=True) for d in CHECKED]  # the longest attack first
+        cells += [(d, Threat("bpda", e, **eot), m) for d in CHECKED for e in PGD_EPS]
+        cells += [("default", Threat("eot-pgd", eps, steps=args.steps, k=k, restarts=1), m) for k in K_GRID]
+        cells += [("paper", Threat("bpda", e, **eot), m) for e in PGD_EPS]
+        cells += [(d, Threat("square", e, queries=args.queries), m) for e in args.square_eps
+                  for d in ("none", "default", "vote", "adv-training")]
+    return [(d, t, k) for d, t, k in cells if d in names]
+
+
+def main(args: argparse.Namespace) -> None:
+    docs_json = args.docs / "robustness" / f"{args.dataset}.json"
+    if args.report_only:
+        robust_report.write(args.docs)
+        return
+    device = pick_device(args.device)
+    run = run_dir(args.workdir, args.dataset)
+    x, y = data.load_splits(args.root, args.dataset, limit=args.limit)["test"].tensors
+    results = Results(docs_json, args.dataset, config={
+        "n": min(args.n, len(x)), "check_n": min(args.check_n, len(x)), "eot_steps": args.steps,
+        "eot_samples": args.eot, "restarts": args.restarts, "square_queries": args.queries, "votes": args.votes,
+        "seed": args.seed, "convergence_eps": CONVERGENCE_EPS[args.dataset], "fgsm_eps": FGSM_EPS,
+        "pgd_eps": PGD_EPS, "oblivious_pgd": {"alpha": 0.01, "steps": 40, "random_start": False},
+        "surrogate": dict(zip(("width", "seed", "epochs"), SURROGATE_CONFIG))})
+    for stage in [s for s in STAGES if s in args.stages]:
+        if stage == "baselines":
+            train_missing(args)
+            results.put("training", "models", trained_models(run))
+        defenses, surrogate = build(Path(args.artifacts) / args.dataset, run, device, args.votes)
+        results.defenses({name: d.label for name, d in defenses.items()})
+        for name, d in defenses.items():  # clean accuracy, unless measured on this very model already
+            if results.data["clean"].get(name, {}).get("fingerprint") != fingerprint(d.model):
+                results.put("clean", name, {**rate(d.predict(x, args.seed, device) == y),
+                                            "fingerprint": fingerprint(d.model)})
+        for name, threat, n in plan(stage, list(defenses), args):
+            if threat.attack == "transfer" and surrogate is None:
+                continue
+            d = defenses[name]
+            xs, ys = x[:n], y[:n]
+            if threat.attack in ("fgsm", "pgd"):
+                spec = (AttackSpec("fgsm", eps=threat.eps) if threat.attack == "fgsm"
+                        else AttackSpec("pgd", eps=threat.eps, alpha=0.01, steps=40))
+                adv, seconds = cached(run / "adv", defenses["none"].model, xs, ys, spec, tag="test0",
+                                      device=device), None
+            elif threat.attack == "transfer":
+                adv, seconds = craft(threat, Defense("surrogate", "transfer surrogate", surrogate), xs, ys,
+                                     run / "robust", device, args.chunk)
+            else:
+                threat = threat.for_defense(d)
+                adv, seconds = craft(threat, defenses[d.attacked_as or name], xs, ys, run / "robust", device,
+                                     args.chunk)
+            hits = d.predict(adv, args.seed, device) == ys
+            results.cell(name, threat, {**rate(hits), "attack_seconds": seconds, "fingerprint": fingerprint(d.model),
+                                        "hits": "".join("1" if h else "0" for h in hits.tolist())})
+            log.info("%s %s n=%d: %.4f", name, threat.key(), n, hits.float().mean())
+        results.put("detector", "default", detector_auc(defenses["default"], x[:args.n], y[:args.n],
+                                                        run, args, PGD_EPS, device))
+        robust_report.write(args.docs)
