@@ -1,7 +1,7 @@
 # syntax=docker/dockerfile:1
 # The purifier service (FastAPI + uvicorn) on the bundled TorchScript artifacts, port 8000.
 # One image for CPU and GPU: PyPI's torch wheels carry CUDA and run on the CPU where no GPU is visible.
-# Build and run: docs/deploy.md. Python 3.11 and linux/amd64, as requirements/serve.txt was locked for.
+# Build and run: docs/deploy.md. Python 3.11 and linux/amd64, as requirements/*.txt were locked for.
 # Pin the base further by digest with --build-arg PYTHON_IMAGE=python:3.11.14-slim-bookworm@sha256:...
 ARG PYTHON_IMAGE=python:3.11.14-slim-bookworm
 
@@ -20,15 +20,15 @@ COPY service service
 # Every dependency came from the lock above; the build backend (setuptools) is pinned in it too.
 RUN pip install --no-deps --no-build-isolation .
 
-# runtime: the virtual environment and the artifacts, run by an unprivileged user.
-FROM ${PYTHON_IMAGE} AS runtime
-LABEL org.opencontainers.image.title="adversarial-purifier" \
-      org.opencontainers.image.description="Adversarial purification with convolutional autoencoders: FastAPI inference service" \
-      org.opencontainers.image.version="0.1.0" \
-      org.opencontainers.image.licenses="MIT"
+# build-loadtest: the same environment plus Locust, from the lock of the `serve` and `loadtest` extras.
+FROM build AS build-loadtest
+COPY requirements/loadtest.txt requirements/loadtest.txt
+RUN pip install --require-hashes -r requirements/loadtest.txt
+
+# base: what both images share: an unprivileged user, the artifacts and the environment.
+FROM ${PYTHON_IMAGE} AS base
 RUN useradd --system --uid 10001 --user-group --no-create-home --home-dir /nonexistent \
         --shell /usr/sbin/nologin purifier
-COPY --from=build /opt/venv /opt/venv
 WORKDIR /app
 COPY artifacts artifacts
 # The package is installed, not editable, so the artifacts' place is set explicitly; the service
@@ -39,6 +39,24 @@ ENV PATH=/opt/venv/bin:$PATH \
     PURIFIER_ARTIFACTS_DIR=/app/artifacts \
     PURIFIER_HOST=0.0.0.0 \
     PURIFIER_PORT=8000
+
+# loadtest: Locust running the repo's loadtest/locustfile.py (docker build --target loadtest; compose
+# profile `loadtest`). Its arguments follow: --host, --users, ..., and the locustfile's --mix, --datasets.
+FROM base AS loadtest
+COPY --from=build-loadtest /opt/venv /opt/venv
+COPY loadtest loadtest
+# The locustfile imports loadtest.* from /app, and reads the samples from the image's artifacts.
+ENV PYTHONPATH=/app
+USER 10001:10001
+ENTRYPOINT ["locust", "-f", "/app/loadtest/locustfile.py", "--artifacts", "/app/artifacts"]
+
+# runtime, the default target: the service, run by the unprivileged user.
+FROM base AS runtime
+LABEL org.opencontainers.image.title="adversarial-purifier" \
+      org.opencontainers.image.description="Adversarial purification with convolutional autoencoders: FastAPI inference service" \
+      org.opencontainers.image.version="0.1.0" \
+      org.opencontainers.image.licenses="MIT"
+COPY --from=build /opt/venv /opt/venv
 USER 10001:10001
 EXPOSE 8000
 # No curl in the slim image: the standard library fetches the URL, and fails on a refused or non-2xx answer.

@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 # Hash-pinned lock files compiled from pyproject.toml's extras (`make lock`): the venv installs
-# requirements/dev.txt, the Docker image requirements/serve.txt (a subset, at the same versions).
+# requirements/dev.txt; the Docker image serve.txt, its load-test stage loadtest.txt (subsets, same versions).
 DEV_EXTRAS := train serve test loadtest bench dev
 PIP_COMPILE := $(VENV)/bin/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras --all-build-deps \
 	--no-emit-index-url --no-emit-find-links
@@ -25,11 +25,13 @@ $(VENV)/.test: pyproject.toml requirements/dev.txt requirements/torchattacks.txt
 	$(PY) -c "import torchattacks; assert torchattacks.__version__ == '3.5.1', torchattacks.__version__"
 	touch $@
 
-## lock: re-pin requirements/{dev,serve}.txt after a dependency changed in pyproject.toml
+## lock: re-pin requirements/{dev,serve,loadtest}.txt after a dependency changed in pyproject.toml
 ## (keeps the other pins; `make lock LOCK_ARGS=--upgrade` moves everything to the newest releases)
 lock: $(VENV)/.test
 	$(PIP_COMPILE) $(LOCK_ARGS) $(addprefix --extra ,$(DEV_EXTRAS)) -o requirements/dev.txt pyproject.toml
 	$(PIP_COMPILE) $(LOCK_ARGS) --extra serve -c requirements/dev.txt -o requirements/serve.txt pyproject.toml
+	$(PIP_COMPILE) $(LOCK_ARGS) --extra serve --extra loadtest -c requirements/dev.txt \
+		-o requirements/loadtest.txt pyproject.toml
 
 ## serve: the service on the bundled artifacts (CUDA if present, else CPU), on port 8000
 serve: $(VENV)/.test

@@ -84,6 +84,16 @@ def convergence(cells: Cells) -> list[str]:
     out += _table(["steps (k={})".format(cfg["eot_samples"])] + [str(s) for s in steps],
                   [[d] + [_fmt(cells.get(d, "eot-pgd", e, m, steps=s, k=cfg["eot_samples"], restarts=1))
                           for s in steps] for d in ("default", "finetuned")])
+    out.append("")
+    for d in ("default", "finetuned"):
+        accs = [c["accuracy"] for c in (cells.get(d, "eot-pgd", e, m, steps=s, k=cfg["eot_samples"], restarts=1)
+                                        for s in steps) if c]
+        if len(accs) > 1:
+            spread = max(accs) - min(accs)
+            out.append(f"- {d}: accuracy over {len(accs)} step counts spans {spread:.1%} "
+                       + ("(flat: the attack has converged in steps)." if spread <= 0.05 else
+                          "(not flat: the result depends on the step size alpha = 2.5 eps / steps, so the table's "
+                          "50-step number is not a converged bound for it; trust the worst case below)."))
     worst = [(d, *cells.worst_case(d, e, m)) for d in ("default", "finetuned")]
     out += ["", "Worst case over every attack run at this eps (per image: it must survive all of them):", ""]
     out += _table(["defense", "attacks", "accuracy"], [[d, str(k), _fmt(w)] for d, w, k in worst])
@@ -262,9 +272,15 @@ def trained(result: dict) -> list[str]:
 
 
 def cost(result: dict) -> list[str]:
-    rows = [[c["defense"], c["attack"], str(c["eps"]), str(c["n"]), str(c["steps"]), str(c["k"]),
-             f"{c['attack_seconds']:.0f}"]
-            for c in result["cells"].values() if c.get("attack_seconds") is not None and c["defense"] != "vote"]
+    rows, seen = [], set()
+    for c in result["cells"].values():
+        attacked = "surrogate" if c["attack"] == "transfer" else c["defense"]  # one transfer set serves all
+        key = (attacked, c["attack"], c["eps"], c["n"], c["steps"], c["k"])
+        if c.get("attack_seconds") is None or c["defense"] == "vote" or key in seen:
+            continue
+        seen.add(key)
+        rows.append([attacked, c["attack"], str(c["eps"]), str(c["n"]), str(c["steps"]), str(c["k"]),
+                     f"{c['attack_seconds']:.0f}"])
     trained = result.get("training", {}).get("models", {})
     rows += [["(training)", name, "", "", "", "", f"{m['seconds']:.0f}" if m.get("seconds") else PENDING]
              for name, m in trained.items()]

@@ -78,6 +78,19 @@ every request's exact time (the float `response_time` of Locust's request event,
 `perf_counter`), and judges the SLO on those; both are printed side by side."""
 
 
+def load_note(summary: dict, others: list[float]) -> str:
+    """How much of the machine the engines had: the caveat every figure of the run carries."""
+    if not others:
+        return ""
+    cpus, busy = summary["machine"]["logical_cpus"], sum(others) / len(others)
+    return (
+        f"During the load windows other processes used {busy:.2f} of the {cpus} logical CPUs on average (up to "
+        f"{max(others):.2f}), which left each engine and its client about {cpus - busy:.1f}; on a shared machine "
+        "the absolute figures, and the tails most, are pessimistic. `make bench` on a quiet machine re-measures "
+        "them and regenerates this page."
+    )
+
+
 def _ms(summary: dict, case: str) -> float:
     return summary["inprocess"][case]["p50_ms"]
 

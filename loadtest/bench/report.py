@@ -161,7 +161,10 @@ def markdown(summary: dict, figures: str) -> str:
                 "# Performance",
                 prose.header(command(summary)),
                 "## Machine and load\n\n" + machine_table(summary),
-                "## Targets (from issue 4)\n\n" + _table(["target", "goal", "measured", ""], target_rows),
+                "## Targets (from issue 4)\n\n"
+                + _table(["target", "goal", "measured", ""], target_rows)
+                + "\n\n"
+                + prose.load_note(summary, _others(summary)),
                 "## Side by side: `/defended-classify`\n\n" + prose.ENGINES + "\n\n" + side_by_side(summary),
                 "## Ratios\n\n" + _table(["ratio", "value"], [[k, _f(v, ".2f")] for k, v in ratios.items()]),
                 "## In-process model time (no HTTP)\n\n" + prose.INPROCESS + "\n\n" + inprocess_table(summary),

@@ -34,7 +34,7 @@ REQUIREMENTS = REPO_ROOT / "requirements"
 class Instruction:
     keyword: str  # upper case: FROM, RUN, COPY, HEALTHCHECK, ...
     args: str  # everything after the keyword, continuation lines joined
-    stage: int  # index of the FROM stage it belongs to (-1 before the first FROM)
+    stage: str  # name of the build stage it belongs to ("" before the first FROM)
 
     def exec_form(self, after: str = "") -> list[str]:
         """The JSON array of an exec-form instruction (for HEALTHCHECK, the part after ``CMD``)."""
@@ -44,34 +44,54 @@ class Instruction:
 
 def dockerfile_instructions(path: Path = DOCKERFILE) -> list[Instruction]:
     """Instructions in order; comments and parser directives dropped, ``\\`` continuations joined."""
-    instructions, pending, stage = [], "", -1
+    instructions, pending, stage = [], "", ""
     for line in path.read_text().splitlines():
-        if not pending and (not line.strip() or line.lstrip().startswith("#")):
-            continue
-        if line.lstrip().startswith("#"):  # a comment inside a continued instruction
-            continue
+        if line.lstrip().startswith("#") or not (pending or line.strip()):
+            continue  # comments (also inside a continued instruction) and blank lines
         if line.rstrip().endswith("\\"):
             pending += line.rstrip()[:-1] + " "
             continue
         keyword, _, args = (pending + line).strip().partition(" ")
         pending = ""
         if keyword.upper() == "FROM":
-            stage += 1
+            words = args.split()
+            assert len(words) == 3 and words[1].upper() == "AS", f"unnamed stage: FROM {args}"
+            stage = words[2]
         instructions.append(Instruction(keyword.upper(), args.strip(), stage))
     return instructions
 
 
+def stage(instructions: list[Instruction], name: str) -> list[Instruction]:
+    """What a stage runs: the instructions of the stages it is built ``FROM``, then its own."""
+    own = [i for i in instructions if i.stage == name]
+    assert own, f"no stage {name!r}"
+    parent = own[0].args.split()[0]
+    return (stage(instructions, parent) if any(i.stage == parent for i in instructions) else []) + own
+
+
+def installed_requirement_files(instructions: list[Instruction], name: str) -> list[str]:
+    """The ``pip install -r`` files behind a stage: its own chain's, and those of stages it copies ``--from``."""
+    files = []
+    for instruction in stage(instructions, name):
+        source = re.match(r"--from=(\S+)", instruction.args) if instruction.keyword == "COPY" else None
+        if source:
+            files += installed_requirement_files(instructions, source.group(1))
+        elif instruction.keyword == "RUN" and "pip install" in instruction.args:
+            files += pip_requirement_files(instruction.args)
+    return files
+
+
 def dockerfile_args(instructions: list[Instruction]) -> dict[str, str]:
     """Global ``ARG name=default`` values (those before the first FROM)."""
-    pairs = (i.args.split("=", 1) for i in instructions if i.keyword == "ARG" and i.stage == -1 and "=" in i.args)
+    pairs = (i.args.split("=", 1) for i in instructions if i.keyword == "ARG" and not i.stage and "=" in i.args)
     return {name: value for name, value in pairs}
 
 
-def dockerfile_pairs(instructions: list[Instruction], keyword: str, stage: int) -> dict[str, str]:
-    """``ENV`` or ``LABEL`` ``key=value ...`` pairs of one stage (quotes removed, no variable expansion)."""
+def dockerfile_pairs(instructions: list[Instruction], keyword: str) -> dict[str, str]:
+    """``ENV`` or ``LABEL`` ``key=value ...`` pairs, later ones winning (quotes removed, no variable expansion)."""
     pairs: dict[str, str] = {}
     for instruction in instructions:
-        if instruction.keyword == keyword and instruction.stage == stage:
+        if instruction.keyword == keyword:
             pairs.update(pair.split("=", 1) for pair in shlex.split(instruction.args))
     return pairs
 

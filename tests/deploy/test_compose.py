@@ -1,17 +1,39 @@
 """docker-compose.yml: valid against the Compose Specification, with the profiles docs/deploy.md describes."""
 
+import os
+import re
 import subprocess
 import sys
-from pathlib import Path
+from pathlib import Path, PurePosixPath
+from urllib.parse import urlsplit
 
 import yaml
 
 from service.config import REPO_ROOT, Settings
-from tests.deploy.files import COMPOSE, PROMETHEUS, compose, load_yaml
+from tests.deploy.files import (
+    COMPOSE,
+    PROMETHEUS,
+    compose,
+    dockerfile_instructions,
+    dockerfile_pairs,
+    load_yaml,
+    stage,
+)
 
 CHECK_JSONSCHEMA = Path(sys.executable).parent / "check-jsonschema"
 # Fixed by the image (PURIFIER_HOST, _PORT, _ARTIFACTS_DIR) or by each compose service (PURIFIER_DEVICE).
 NOT_PASSED_THROUGH = {"host", "port", "artifacts_dir", "device"}
+
+
+def locust_env_vars() -> set[str]:
+    """The LOCUST_* variables Locust reads, from its parser in a subprocess (importing locust here would
+    monkey-patch this test process with gevent)."""
+    script = (
+        "from locust.argument_parser import get_parser\n"
+        "print(*{getattr(a, 'env_var', None) for a in get_parser()._actions} - {None})"
+    )
+    done = subprocess.run([sys.executable, "-c", script], check=True, capture_output=True, text=True)
+    return set(done.stdout.split())
 
 
 def compose_spec_errors(path: Path) -> str:
@@ -73,3 +95,41 @@ def test_monitoring_profile_scrapes_every_purifier_container() -> None:
     for name in ("purifier", "purifier-gpu"):
         assert discovery["names"] == services[name]["networks"]["default"]["aliases"]
     assert discovery["port"] == 8000
+
+
+def test_loadtest_profile_runs_the_repo_locustfile_against_purifier() -> None:
+    services = compose()["services"]
+    loadtest = services["loadtest"]
+    assert loadtest["profiles"] == ["loadtest"]
+    assert loadtest["depends_on"]["purifier"]["condition"] == "service_healthy"
+    environment = loadtest["environment"]
+    known = locust_env_vars()
+    assert set(environment) <= known, f"not Locust options: {set(environment) - known}"
+    target = urlsplit(re.fullmatch(r"\$\{\w+:-(.+)\}", environment["LOCUST_HOST"]).group(1))
+    assert (target.hostname, target.port) == ("purifier", 8000) and target.hostname in services
+
+    instructions = dockerfile_instructions()
+    image = stage(instructions, loadtest["build"]["target"])
+    entrypoint = [i for i in image if i.keyword == "ENTRYPOINT"][-1].exec_form()
+    assert entrypoint[:2] == ["locust", "-f"]
+    workdir = PurePosixPath([i for i in image if i.keyword == "WORKDIR"][-1].args)
+    assert (REPO_ROOT / PurePosixPath(entrypoint[2]).relative_to(workdir)).is_file()
+    options = dict(zip(entrypoint[3::2], entrypoint[4::2], strict=True))
+    env = dockerfile_pairs(image, "ENV")
+    assert options == {"--artifacts": env["PURIFIER_ARTIFACTS_DIR"]}
+    assert env["PYTHONPATH"] == str(workdir), "the locustfile imports the loadtest package from the WORKDIR"
+
+
+def test_the_locustfile_takes_the_arguments_the_image_and_docs_pass(tmp_path: Path) -> None:
+    """Locust refuses unknown arguments; ``--list`` parses them all, loads the locustfile and stops."""
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}  # as the image's PYTHONPATH=/app, its WORKDIR
+    arguments = ["--artifacts", REPO_ROOT / "artifacts", "--mix", "purify=1", "--datasets", "mnist", "--api-key", "k"]
+    done = subprocess.run(
+        [Path(sys.executable).parent / "locust", "-f", REPO_ROOT / "loadtest" / "locustfile.py", *arguments, "--list"],
+        check=False,
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0 and "PurifierUser" in done.stdout, done.stderr[-2000:]

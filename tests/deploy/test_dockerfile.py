@@ -27,6 +27,7 @@ from tests.deploy.files import (
     of_kind,
     pyproject,
     read_lock,
+    stage,
 )
 
 HADOLINT = Path(sys.executable).parent / "hadolint"
@@ -57,16 +58,20 @@ def test_base_image_is_pinned_to_the_python_the_lock_was_compiled_for() -> None:
     version = ".".join(match.groups()[:3])
     assert SpecifierSet(pyproject()["project"]["requires-python"]).contains(version)
     assert read_lock(REQUIREMENTS / "serve.txt").python == ".".join(match.groups()[:2])
-    assert all(i.args.startswith("${PYTHON_IMAGE} AS ") for i in dockerfile_instructions() if i.keyword == "FROM")
+    stages = [""]
+    for instruction in (i for i in dockerfile_instructions() if i.keyword == "FROM"):
+        assert instruction.args.split()[0] in {"${PYTHON_IMAGE}", *stages}, f"FROM {instruction.args}"
+        stages.append(instruction.stage)
 
 
 def test_runs_unprivileged_serves_8000_and_checks_its_health() -> None:
     instructions = dockerfile_instructions()
-    last = instructions[-1].stage
-    final = {i.keyword: i for i in instructions if i.stage == last}
+    assert instructions[-1].stage == "runtime", "the service image must be the default (last) target"
+    runtime = stage(instructions, "runtime")
+    final = {i.keyword: i for i in runtime}  # the last of each kind counts
     assert final["USER"].args.split(":")[0] not in ("0", "root")
     assert final["EXPOSE"].args == "8000"
-    env = dockerfile_pairs(instructions, "ENV", last)
+    env = dockerfile_pairs(runtime, "ENV")
     assert env["PURIFIER_PORT"] == "8000" and env["PURIFIER_HOST"] == "0.0.0.0"
     assert final["HEALTHCHECK"].exec_form(after="CMD")[-1] == "http://127.0.0.1:8000/healthz"
     assert final["CMD"].exec_form() == ["python", "-m", "service"]
@@ -74,11 +79,11 @@ def test_runs_unprivileged_serves_8000_and_checks_its_health() -> None:
 
 def test_image_version_is_the_project_version_everywhere() -> None:
     version = pyproject()["project"]["version"]
-    instructions = dockerfile_instructions()
-    labels = dockerfile_pairs(instructions, "LABEL", instructions[-1].stage)
+    labels = dockerfile_pairs(stage(dockerfile_instructions(), "runtime"), "LABEL")
     assert labels["org.opencontainers.image.version"] == version
-    tags = {service["image"] for service in compose()["services"].values() if service.get("build")}
-    assert tags == {f"${{PURIFIER_IMAGE:-adversarial-purifier:{version}}}"}
+    built = [service for service in compose()["services"].values() if "build" in service]
+    tags = {re.fullmatch(r"\$\{\w+:-([\w.-]+):([\w.-]+)\}", service["image"]).groups() for service in built}
+    assert tags == {("adversarial-purifier", version), ("adversarial-purifier-loadtest", version)}
     for variant in K8S_VARIANTS:
         (container,) = of_kind(kustomize(K8S / variant), "Deployment")["spec"]["template"]["spec"]["containers"]
         assert container["image"] == f"adversarial-purifier:{version}"
@@ -102,8 +107,8 @@ def test_the_image_install_serves_from_a_non_editable_package(tmp_path: Path, ti
     """
     context, target = tmp_path / "context", tmp_path / "site"
     context.mkdir()
-    for source in copy_sources(dockerfile_instructions()):
-        if source.startswith(("requirements", "artifacts")):  # the lock is installed, the artifacts are data
+    for source in copy_sources(stage(dockerfile_instructions(), "build")):
+        if source.startswith("requirements/"):  # installed from the lock before the project
             continue
         if (REPO_ROOT / source).is_dir():
             shutil.copytree(REPO_ROOT / source, context / source, ignore=shutil.ignore_patterns("__pycache__"))

@@ -10,12 +10,13 @@ from tests.deploy.files import (
     REQUIREMENTS,
     LockFile,
     dockerfile_instructions,
+    installed_requirement_files,
     pip_requirement_files,
     project_requirements,
     read_lock,
 )
 
-LOCKS = ("serve.txt", "dev.txt")
+LOCKS = ("serve.txt", "loadtest.txt", "dev.txt")
 RELOCK = "re-lock with `make lock` after changing dependencies in pyproject.toml"
 
 
@@ -62,16 +63,26 @@ def test_the_check_catches_a_missing_and_a_stale_pin() -> None:
     assert sorted(problem.split()[0] for problem in stale_pins(lock)) == ["fastapi>=0.115", "torch==2.14.1"]
 
 
-def test_image_installs_the_serve_lock_at_the_versions_the_suite_runs() -> None:
-    """The Dockerfile installs exactly the `serve` extra, pinned as in the venv that `make test` builds."""
-    runs = [i.args for i in dockerfile_instructions() if i.keyword == "RUN" and "pip install" in i.args]
-    locks = [path for command in runs for path in pip_requirement_files(command)]
-    assert locks == ["requirements/serve.txt"]
-    assert all("--require-hashes" in command or "--no-deps" in command for command in runs)
-    serve, dev = read_lock(REPO_ROOT / locks[0]), read_lock(REQUIREMENTS / "dev.txt")
-    assert serve.extras == {"serve"}
-    assert serve.constraints == ["requirements/dev.txt"]
-    assert {name: dev.pins.get(name) for name in serve.pins} == serve.pins, RELOCK
+# Each image target, and the extras its lock files were compiled from.
+IMAGE_LOCKS = {
+    "runtime": (["requirements/serve.txt"], {"serve"}),
+    "loadtest": (["requirements/serve.txt", "requirements/loadtest.txt"], {"serve", "loadtest"}),
+}
+
+
+@pytest.mark.parametrize("target", IMAGE_LOCKS)
+def test_images_install_their_extras_at_the_versions_the_suite_runs(target: str) -> None:
+    """Each image target installs the locks of exactly its extras, pinned as in the venv `make test` builds."""
+    instructions = dockerfile_instructions()
+    files, extras = IMAGE_LOCKS[target]
+    assert installed_requirement_files(instructions, target) == files
+    runs = [i.args for i in instructions if i.keyword == "RUN" and "pip install" in i.args]
+    assert all("--require-hashes" in command or "--no-deps" in command for command in runs), "unpinned install"
+    dev = read_lock(REQUIREMENTS / "dev.txt")
+    lock = read_lock(REPO_ROOT / files[-1])
+    assert lock.extras == extras
+    assert lock.constraints == ["requirements/dev.txt"]
+    assert {name: dev.pins.get(name) for name in lock.pins} == lock.pins, RELOCK
 
 
 def test_makefile_installs_the_dev_lock_a_superset_of_the_image() -> None:

@@ -19,6 +19,7 @@ from tests.deploy.files import (
     k8s_documents,
     load_yaml,
     of_kind,
+    stage,
 )
 
 PROBES = ("startupProbe", "readinessProbe", "livenessProbe")
@@ -82,8 +83,7 @@ def test_a_path_the_app_does_not_serve_fails(client: TestClient) -> None:
 
 
 def image_env() -> dict[str, str]:
-    instructions = dockerfile_instructions()
-    return dockerfile_pairs(instructions, "ENV", instructions[-1].stage)
+    return dockerfile_pairs(stage(dockerfile_instructions(), "runtime"), "ENV")
 
 
 def environments() -> dict[str, dict[str, str]]:
