@@ -68,6 +68,11 @@ def other_threats(cells: Cells) -> list[str]:
             rows.append([d, str(e), _fmt(cells.get(d, "bpda", e, m)),
                          _fmt(cells.subset(cells.get(d, "eot-pgd", e), m))])
     out += _table(["defense", "eps", "BPDA", "EOT-PGD"], rows)
+    out += ["", f"**Worst case per image** over every white-box, transfer and black-box attack run at that eps "
+            f"(first {m} test images; the number of attacks in brackets). This, not any single column, is the "
+            "robust accuracy:", ""]
+    out += _table(["eps"] + names, [[str(e)] + [(lambda w, k: f"{_fmt(w)} ({k})" if w else PENDING)(
+        *cells.worst_case(d, e, m)) for d in names] for e in cells.cfg["pgd_eps"]])
     out += ["", f"**Square Attack** (black-box, {cells.cfg['square_queries']} queries per image, n={m}):", ""]
     square = [c for c in cells.all if c["attack"] == "square"]
     eps_sq = sorted({c["eps"] for c in square})
@@ -101,6 +106,13 @@ def convergence(cells: Cells) -> list[str]:
     out += [""] + _table(["EOT draws k ({} steps)".format(cfg["eot_steps"])] + [str(k) for k in ks],
                          [["default"] + [_fmt(cells.get("default", "eot-pgd", e, m, steps=cfg["eot_steps"], k=k,
                                                          restarts=1)) for k in ks]])
+    by_k = [(k, c) for k in ks if (c := cells.get("default", "eot-pgd", e, m, steps=cfg["eot_steps"], k=k, restarts=1))]
+    used = [c["accuracy"] for k, c in by_k if k >= cfg["eot_samples"]]
+    if len(used) > 1:
+        spread = max(used) - min(used)
+        out += ["", f"- default: from k={cfg['eot_samples']} (the table's) up to k={by_k[-1][0]} accuracy spans "
+                f"{spread:.1%}" + (" (flat: more draws do not strengthen the attack)." if spread <= 0.05 else
+                                   " (not flat: the table's k is too small).")]
     return out
 
 
