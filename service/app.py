@@ -21,7 +21,7 @@ from service.config import Settings, get_settings
 from service.deps import Served
 from service.errors import ArtifactError, install_error_handlers
 from service.images import decode_image, encode_png
-from service.inference import InferenceModel
+from service.inference import InferenceModel, branch_executor
 from service.metrics import PrometheusObserver, RequestMetricsMiddleware
 from service.routes import api_router
 from service.routes.demo import STATIC_DIR
@@ -30,14 +30,16 @@ from service.samples import load_samples
 logger = logging.getLogger(__name__)
 
 
-def build_served(settings: Settings, executor: ThreadPoolExecutor) -> dict[str, Served]:
+def build_served(
+    settings: Settings, executor: ThreadPoolExecutor, branch: ThreadPoolExecutor | None
+) -> dict[str, Served]:
     """Load every dataset; any artifact problem stops start-up with one line naming the file."""
     device = resolve_device(settings.device)
     observer = PrometheusObserver()
     served = {}
     for dataset in settings.datasets:
         artifacts = load_dataset(settings.artifacts_dir / dataset, device, settings.optimize_classifier)
-        model = InferenceModel(artifacts)
+        model = InferenceModel(artifacts, branch)
         operations = {"classify": model.classify}
         for name in artifacts.purifiers:
             operations[f"purify:{name}"] = partial(model.purify, purifier=name)
@@ -75,15 +77,18 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
     torch.set_num_threads(settings.num_threads)
     executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="inference")
+    branch = branch_executor(settings)
     loop = asyncio.get_running_loop()
     try:  # load and warm up on the inference thread, where the models will run
-        served = await loop.run_in_executor(executor, build_served, settings, executor)
+        served = await loop.run_in_executor(executor, build_served, settings, executor, branch)
         artifacts = {name: item.artifacts for name, item in served.items()}
         attacks = await loop.run_in_executor(executor, build_attacks, settings, artifacts)
         samples = {name: load_samples(settings.artifacts_dir / name, a.manifest) for name, a in artifacts.items()}
     except ArtifactError as exc:
         logger.error("start-up failed: %s", exc)
         executor.shutdown()
+        if branch is not None:
+            branch.shutdown()
         raise
     for item in served.values():
         for batcher in item.batchers.values():
@@ -101,6 +106,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
                 await batcher.stop()
         attacks.pool.shutdown()
         executor.shutdown(wait=True)
+        if branch is not None:
+            branch.shutdown(wait=True)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

@@ -30,6 +30,12 @@ class Settings(BaseSettings):
     # 5.9 -> 3.2 and 4.8 -> 3.5 ms, batch 16 11.5 -> 7.0 and 8.6 -> 6.0 ms. The autoencoder gains nothing
     # (batch 1: 0.21 -> 0.31 ms, batch 32: 2.0 -> 2.0 ms), so only the classifier is optimized.
     optimize_classifier: bool = True
+    # /defended-classify classifies the raw images on a second thread while the purifier and the classifier
+    # on the purified images run on the inference thread. defend() on MNIST, 1 torch thread per branch,
+    # median, in-process: batch 1 1.73-2.08 -> 1.38-1.41 ms, batch 8 6.9-7.3 -> 4.4-4.7 ms, batch 32
+    # 21 -> 12 ms. It takes a core the event loop may want; `make bench` measures it over HTTP (variant
+    # serial-defend).
+    parallel_defend: bool = True
 
     max_batch_size: int = Field(default=32, ge=1)
     # 0 = greedy: a batch takes whatever queued while the model was busy, and a lone request does not

@@ -48,17 +48,13 @@ class Images:
     is_batch: bool
 
 
-async def get_settings(request: Request) -> Settings:
+def settings_of(request: Request) -> Settings:
+    """The app's settings; a plain call, not a dependency: each sub-dependency costs FastAPI a solve per request."""
     return request.app.state.settings
 
 
-SettingsDep = Annotated[Settings, Depends(get_settings)]
-
-
-async def get_served(
-    request: Request, settings: SettingsDep, dataset: Annotated[Dataset | None, Query()] = None
-) -> Served:
-    name = dataset or settings.default_dataset
+async def get_served(request: Request, dataset: Annotated[Dataset | None, Query()] = None) -> Served:
+    name = dataset or settings_of(request).default_dataset
     served: dict[str, Served] = getattr(request.app.state, "served", {})
     if not served:
         raise NotReady("artifacts are not loaded yet")
@@ -82,11 +78,12 @@ PurifierDep = Annotated[str, Depends(get_purifier)]
 
 
 async def check_api_key(
-    settings: SettingsDep,
+    request: Request,
     x_api_key: Annotated[str | None, Header()] = None,
     authorization: Annotated[str | None, Header()] = None,
 ) -> None:
     """With keys configured, accept ``X-API-Key`` or ``Authorization: Bearer``; compare in constant time."""
+    settings = settings_of(request)
     if not settings.api_keys:
         return
     given = x_api_key or (authorization or "").removeprefix("Bearer ").strip()
@@ -147,8 +144,9 @@ async def _payloads(request: Request, settings: Settings) -> tuple[list[bytes], 
     return [decode_base64(text) for text in batch.images], True
 
 
-async def read_images(request: Request, settings: SettingsDep, served: ServedDep) -> Images:
+async def read_images(request: Request, served: ServedDep) -> Images:
     """Every input form decoded to [0,1] tensors at the manifest's shape."""
+    settings = settings_of(request)
     payloads, is_batch = await _payloads(request, settings)
     prep = served.artifacts.preprocessing
 

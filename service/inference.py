@@ -1,12 +1,14 @@
 """The model contract: stacked [0,1] tensors in, plain Python results out, encoded to schemas. Knows no HTTP."""
 
 import base64
+from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass
 
 import torch
 
 from service import schemas
 from service.artifacts import DatasetArtifacts
+from service.config import Settings
 from service.images import encode_png
 
 
@@ -37,10 +39,15 @@ class InferenceModel:
 
     ``thresholds`` holds each purifier's calibrated reconstruction-MSE threshold; a purifier without
     one flags only a disagreement between the defended and undefended labels.
+
+    With a ``branch`` executor, ``defend`` classifies the raw images there while the purifier and the
+    classifier on the purified images run on the calling thread: the two branches are independent, so
+    a lone request waits for the longer one instead of both.
     """
 
-    def __init__(self, artifacts: DatasetArtifacts) -> None:
+    def __init__(self, artifacts: DatasetArtifacts, branch: Executor | None = None) -> None:
         self.artifacts = artifacts
+        self.branch = branch
         self.thresholds = {name: artifacts.manifest.detector_threshold(name) for name in artifacts.purifiers}
 
     def _stack(self, images: list[torch.Tensor]) -> torch.Tensor:
@@ -58,9 +65,12 @@ class InferenceModel:
         cpu = purified.cpu()
         return purified, [Purified(cpu[i], l2[i], linf[i], mse[i]) for i in range(len(cpu))]
 
-    def classify(self, images: list[torch.Tensor]) -> list[Prediction]:
+    def _classified(self, batch: torch.Tensor) -> list[Prediction]:
         with torch.inference_mode():
-            return self._predictions(self._stack(images))
+            return self._predictions(batch)
+
+    def classify(self, images: list[torch.Tensor]) -> list[Prediction]:
+        return self._classified(self._stack(images))
 
     def purify(self, images: list[torch.Tensor], purifier: str) -> list[Purified]:
         with torch.inference_mode():
@@ -69,15 +79,27 @@ class InferenceModel:
     def defend(self, images: list[torch.Tensor], purifier: str) -> list[Defended]:
         """Purify, classify both the raw and the purified image, flag disagreement or a large reconstruction error."""
         threshold = self.thresholds[purifier]
-        with torch.inference_mode():
-            batch = self._stack(images)
-            purified, details = self._purified(batch, purifier)
-            predictions = self._predictions(torch.cat([batch, purified]))
-        raw, defended = predictions[: len(images)], predictions[len(images) :]
+        batch = self._stack(images)
+        if self.branch is None:
+            with torch.inference_mode():
+                purified, details = self._purified(batch, purifier)
+                predictions = self._predictions(torch.cat([batch, purified]))
+            raw, defended = predictions[: len(images)], predictions[len(images) :]
+        else:
+            raw_future = self.branch.submit(self._classified, batch)
+            with torch.inference_mode():
+                purified, details = self._purified(batch, purifier)
+                defended = self._predictions(purified)
+            raw = raw_future.result()
         return [
             Defended(d, u, p, d.label != u.label or (threshold is not None and p.mse > threshold))
             for d, u, p in zip(defended, raw, details, strict=True)
         ]
+
+
+def branch_executor(settings: Settings) -> ThreadPoolExecutor | None:
+    """The second thread ``defend`` classifies raw images on, when ``parallel_defend`` is set."""
+    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="inference-branch") if settings.parallel_defend else None
 
 
 def encode_prediction(prediction: Prediction, class_names: list[str]) -> schemas.Prediction:

@@ -1,9 +1,11 @@
 """Model time without HTTP, on the committed artifacts and sample images, with the service's thread setting.
 
 ``ae_vgg`` is the paper's measurement: one autoencoder and one VGG forward pass, at batch 1 and
-amortized per image at batch 64. ``defend`` is what ``/defended-classify`` runs per batch (the
-purifier, then the classifier on the raw and the purified images together, plus the distances),
-``defend_forwards`` only its forward passes, and ``decode`` the PNG decoding of one request.
+amortized per image at batch 64. ``defend`` is what ``/defended-classify`` runs per batch, as the
+settings configure it (with ``parallel_defend``, the raw images are classified on a second thread
+while the purifier runs); ``defend_serial`` is the same on one thread (the purifier, then the
+classifier on the raw and the purified images together, plus the distances), ``defend_forwards`` its
+forward passes alone, and ``decode`` the PNG decoding of one request.
 """
 
 import time
@@ -14,6 +16,7 @@ import torch
 from loadtest.bench.pipeline import Pipeline
 from loadtest.samples import Sample
 from loadtest.stats import summarize
+from service.inference import InferenceModel
 
 
 def _times_ms(run: Callable[[], object], repeats: int) -> list[float]:
@@ -25,19 +28,23 @@ def _times_ms(run: Callable[[], object], repeats: int) -> list[float]:
     return times
 
 
-def _per_batch(run: Callable[[], object], batch_size: int, repeats: int) -> dict[str, float]:
+def _per_batch(times_ms: list[float], batch_size: int) -> dict[str, float]:
     """Latency percentiles of the call, and its median per image (the amortized figure)."""
-    stats = summarize(_times_ms(run, repeats))
+    stats = summarize(times_ms)
     return {**stats, "batch_size": batch_size, "per_image_ms": stats["p50_ms"] / batch_size}
 
 
-def measure(pipeline: Pipeline, samples: list[Sample], repeats: int) -> dict[str, dict[str, float]]:
-    """Warm every shape first (TorchScript specializes on its first runs), then time ``repeats`` calls of each."""
+def measure(
+    pipeline: Pipeline, samples: list[Sample], repeats: int, rounds: int = 10
+) -> dict[str, dict[str, float]]:
+    """Warm every shape first (TorchScript specializes on its first runs), then time ``repeats`` calls of each,
+    interleaved in ``rounds`` (a drift in the machine's speed then moves every case alike, not one of them)."""
     images = [pipeline.decode(sample.png) for sample in samples]
     one = torch.stack(images[:1])
     many = torch.stack([images[i % len(images)] for i in range(64)])
     artifacts = pipeline.model.artifacts
     purifier, classifier = artifacts.purifiers[pipeline.purifier], artifacts.classifier
+    serial = InferenceModel(artifacts)
 
     def ae_vgg(batch: torch.Tensor) -> Callable[[], object]:
         def run() -> object:
@@ -58,7 +65,13 @@ def measure(pipeline: Pipeline, samples: list[Sample], repeats: int) -> dict[str
         "defend_forwards_batch1": (lambda: forwards(one), 1, repeats),
         "defend_batch1": (lambda: pipeline.defend(images[:1]), 1, repeats),
         "defend_batch64": (lambda: pipeline.defend(list(many)), 64, max(repeats // 10, 5)),
+        "defend_serial_batch1": (lambda: serial.defend(images[:1], pipeline.purifier), 1, repeats),
+        "defend_serial_batch64": (lambda: serial.defend(list(many), pipeline.purifier), 64, max(repeats // 10, 5)),
     }
     for run, _, _ in cases.values():
         _times_ms(run, 10)
-    return {name: _per_batch(run, size, count) for name, (run, size, count) in cases.items()}
+    times: dict[str, list[float]] = {name: [] for name in cases}
+    for _ in range(rounds):
+        for name, (run, _, count) in cases.items():
+            times[name] += _times_ms(run, max(count // rounds, 1))
+    return {name: _per_batch(times[name], size) for name, (_, size, _) in cases.items()}

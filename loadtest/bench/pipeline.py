@@ -12,7 +12,7 @@ import torch
 from service.artifacts import load_dataset, resolve_device
 from service.config import Settings
 from service.images import Preprocessing, decode_image
-from service.inference import Defended, InferenceModel, encode_defended
+from service.inference import Defended, InferenceModel, branch_executor, encode_defended
 
 
 @dataclass(frozen=True)
@@ -31,7 +31,7 @@ class Pipeline:
         artifacts = load_dataset(folder, resolve_device(settings.device), settings.optimize_classifier)
         manifest = artifacts.manifest
         return cls(
-            InferenceModel(artifacts),
+            InferenceModel(artifacts, branch_executor(settings)),
             artifacts.preprocessing,
             manifest.default_purifier,
             manifest.class_names,

@@ -1,3 +1,4 @@
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -38,3 +39,15 @@ def test_suspected_when_defended_and_undefended_labels_disagree(model: Inference
     results = model.defend([torch.full((1, 32, 32), 4.5 / 9)] * 64, "autoencoder")
     assert all(r.suspected_adversarial == (r.defended.label != r.undefended.label) for r in results)
     assert any(r.suspected_adversarial for r in results)
+
+
+@pytest.mark.parametrize("parallel", [False, True])
+def test_defend_classifies_the_raw_and_the_purified_images(tiny_artifacts: Path, parallel: bool) -> None:
+    """Serial (one classifier call on both) or parallel (raw images on the branch thread): same contract."""
+    artifacts = load_dataset(tiny_artifacts / "mnist", torch.device("cpu"))
+    with ThreadPoolExecutor(max_workers=1) as branch:
+        model = InferenceModel(artifacts, branch if parallel else None)
+        images = [torch.full((1, 32, 32), i / 18) for i in range(18)]
+        results = model.defend(images, "autoencoder")
+    assert [r.undefended for r in results] == model.classify(images)
+    assert [r.defended for r in results] == model.classify([r.purified.image for r in results])
