@@ -59,11 +59,11 @@ test: data chromium
 loadtest: $(VENV)/.test
 	$(PY) -m loadtest $(LOADTEST_ARGS)
 
-## bench: ours (batching, batch 1, thread-pool decoding, serial defend) vs naive FastAPI vs LitServe at
-## concurrency 1-64, two interleaved rounds (~12 min; run it on a quiet machine); rewrites docs/performance.md
+## bench: ours (batching, batch 1, thread-pool decoding, serial defend, 2 workers) vs naive FastAPI vs LitServe
+## at concurrency 1-64, two interleaved rounds (~14 min; run it on a quiet machine); rewrites docs/performance.md
 bench: $(VENV)/.test
 	$(PY) -m loadtest.bench --rounds 2 --profile --variant pool-decode:inline_decode_max_pixels=0 \
-		--variant serial-defend:parallel_defend=false --write-docs $(BENCH_ARGS)
+		--variant serial-defend:parallel_defend=false --variant workers2:workers=2 --write-docs $(BENCH_ARGS)
 
 ## evaluate: re-measure the bundled artifacts and rewrite docs/results.md
 evaluate: data

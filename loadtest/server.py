@@ -44,17 +44,20 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _wait_ready(process: subprocess.Popen, url: str, log: Path, timeout_s: float) -> None:
-    deadline = time.monotonic() + timeout_s
-    with httpx.Client(timeout=1.0) as client:
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                raise ServerStartError(f"server exited with {process.returncode}:\n{log.read_text()[-3000:]}")
-            try:
-                if client.get(url).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
+def _wait_ready(process: subprocess.Popen, url: str, log: Path, timeout_s: float, in_a_row: int = 20) -> None:
+    """Ready once ``in_a_row`` fresh connections in a row answer 200: with several worker processes sharing
+    the socket, the first 200 may come from one of them while another is still loading."""
+    deadline, answered = time.monotonic() + timeout_s, 0
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise ServerStartError(f"server exited with {process.returncode}:\n{log.read_text()[-3000:]}")
+        try:
+            answered = answered + 1 if httpx.get(url, timeout=1.0).status_code == 200 else 0
+        except httpx.TransportError:
+            answered = 0
+        if answered >= in_a_row:
+            return
+        if not answered:
             time.sleep(0.2)
     raise ServerStartError(f"server not ready after {timeout_s:.0f} s:\n{log.read_text()[-3000:]}")
 

@@ -32,6 +32,11 @@ class Engine:
     # This service: it serves several datasets (the path names one) and reports batch sizes on /metrics.
     is_service: bool = True
 
+    @property
+    def reports_batches(self) -> bool:
+        """Its /metrics describe every batch: this service in one process (each worker answers for itself)."""
+        return self.is_service and self.settings.get("workers", "1") == "1"
+
     def path(self, dataset: str) -> str:
         return f"/defended-classify?dataset={dataset}" if self.is_service else "/defended-classify"
 

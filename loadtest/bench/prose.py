@@ -181,6 +181,23 @@ def _litserve(summary: dict) -> list[str]:
             f"Cores used: LitServe {lit['cpu']['server_cores']:.2f}, this service {ours['cpu']['server_cores']:.2f}, "
             f"other processes {lit['cpu']['other_cores']:.2f} and {ours['cpu']['other_cores']:.2f} during the two windows."
         ),
+        *_workers_against_litserve(summary, lit),
+    ]
+
+
+def _workers_against_litserve(summary: dict, lit: dict) -> list[str]:
+    """The process-parallel comparison, when the run has the ``workers2`` variant."""
+    workers = analysis.point(summary, "ours-workers2", analysis.COMPARE_AT)
+    if not workers:
+        return []
+    return [
+        "",
+        (
+            f"With two worker processes (`ours-workers2`), as process-parallel as LitServe, this service answers "
+            f"{workers['throughput_rps']:.0f} req/s at c={analysis.COMPARE_AT} with p95 {workers['p95_ms']:.2f} ms: "
+            f"{workers['throughput_rps'] / lit['throughput_rps']:.2f}× LitServe's throughput, using "
+            f"{workers['cpu']['server_cores']:.2f} cores and {workers['server_cpu_ms_per_request']:.2f} ms of CPU per request."
+        ),
     ]
 
 
@@ -258,9 +275,10 @@ def levers(summary: dict) -> str:
             (
                 f"- **Threads**: 1 torch thread (`PURIFIER_NUM_THREADS`) beside the event loop, on "
                 f"{summary['machine']['logical_cpus']} logical CPUs; `optimize_for_inference` on the classifier "
-                "(measured in `service/config.py`). More uvicorn worker processes would each hold a copy of the "
-                "models and split the batches; on this 2-core machine a second worker did not raise throughput in "
-                "a trial outside this run, and it would make `/metrics` per process, so the service keeps one."
+                "(measured in `service/config.py`). More uvicorn worker processes (`PURIFIER_WORKERS`) each hold a "
+                "copy of the models and split the batches: the `workers2` variant when the run has it (ratios "
+                "above). They make `/metrics`, the queues and the attack limit per process, so the default stays "
+                "one and replicas are the way to scale out."
             ),
             (
                 "- **torch.export / AOTInductor** beside the TorchScript files: not tried. The forward passes are "

@@ -112,7 +112,7 @@ def bench_engine(engine: Engine, config: BenchConfig, samples: list[Sample], rnd
                 spy = config.results / f"{engine.key}-c{concurrency}.pyspy.txt"
             spy_s = max(1, round(config.warmup_s + config.duration_s))
             process = profile.record(server.pid, spy_s, spy) if spy else None
-            before = defend_batches(server) if engine.is_service else None
+            before = defend_batches(server) if engine.reports_batches else None
             result = out["results"][concurrency] = measure_point(server, requests, concurrency, config)
             if before is not None:
                 after = defend_batches(server)
