@@ -71,9 +71,9 @@ class Settings(BaseSettings):
     cors_origins: tuple[str, ...] = ()
 
     # uvicorn worker processes, each with its own copy of the models, queues and attack limit, and its own
-    # /metrics (a scrape sees one worker). /defended-classify over HTTP on 2 CPU cores, two interleaved
-    # rounds: 2 workers served +16-21 % requests/s at concurrency 32 and +25-33 % at 64 (p95 there 164-173
-    # -> 84-96 ms), but a lone request took 0.5-1 ms longer. Scale out with replicas first (deploy/k8s).
+    # /metrics (a scrape sees one worker). /defended-classify over HTTP on 2 CPU cores (`make bench`,
+    # variant workers2): at concurrency 64, 1046 vs 834 req/s and p95 82 vs 172 ms; at 32 and below level
+    # with one worker, within the machine's noise. Scale out with replicas first (deploy/k8s).
     workers: int = Field(default=1, ge=1)
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=0, le=65535)

@@ -162,6 +162,13 @@ def _batching(summary: dict) -> list[str]:
             f"c={single['concurrency']} ({single['server_cpu_ms_per_request']:.2f} ms per request) with "
             "max_batch_size=1."
         )
+    top = analysis.point(summary, "ours", max(summary["config"]["concurrency"]))
+    if top and top["concurrency"] > summary["config"]["max_batch_size"]:
+        lines.append(
+            f"At c={top['concurrency']}, more clients than max_batch_size={summary['config']['max_batch_size']}, a "
+            "request that misses a batch waits for the next one too: p95 is "
+            f"{top['p95_ms'] / top['p50_ms']:.1f}× p50 there ({top['p95_ms']:.0f} vs {top['p50_ms']:.0f} ms)."
+        )
     return lines
 
 
@@ -239,9 +246,10 @@ def levers(summary: dict) -> str:
             (
                 "- **Decoding on the event loop** for small images (`PURIFIER_INLINE_DECODE_MAX_PIXELS`, default "
                 "64×64): the hand-off to the thread pool cost more CPU than decoding a 28×28 PNG. Measured against "
-                "decoding on the pool by the `pool-decode` variant when the run has it:"
+                "decoding on the pool by the `pool-decode` variant when the run has it."
             ),
-            *(variant_lines or ["  - no variant in this run"]),
+            "- **Variants in this run**, each the service with one setting changed:",
+            *(variant_lines or ["  - none"]),
             "- **orjson**: FastAPI already serializes the response model with pydantic-core; "
             + (
                 f"response validation and JSON took {100 * serialize:.1f} % of the event loop's samples."
@@ -269,7 +277,7 @@ def levers(summary: dict) -> str:
             (
                 "- **FastAPI dependencies**: each sub-dependency is one more `solve_dependencies` call per request; "
                 "the settings are read from the app state, not injected, which took `/defended-classify` from 12 calls "
-                "to 7 (cProfile: 16 % less time inside them; most of their inclusive share in the profile below is "
+                "to 7 (cProfile: 16 % less time inside them; most of their inclusive share in the profile above is "
                 "the body read and the PNG decode they run)."
             ),
             (
