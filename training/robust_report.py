@@ -24,6 +24,7 @@ COLUMNS = [
     ("FGSM-RS adversarial training (white-box)", "adv-training", "eot-fgsm", "eot-pgd"),
 ]
 CANDIDATES = ("vote", "finetuned")
+USEFUL = 0.10  # adaptive accuracy below this is no protection, whichever defense is "ahead"
 LONGEST = 200  # steps of the longest EOT-PGD in the convergence check
 RULE = ("adopted if its EOT-PGD accuracy, averaged over the table's PGD eps, is at least 1 point above the "
         "default purifier's, its purified-clean accuracy is at most 1 point below, and the gain (at least 1 point) "
@@ -138,7 +139,8 @@ def candidates(cells: Cells) -> tuple[list[str], dict]:
             verdicts[c] = passed and d_strong >= 0.01
             status = "adopted" if verdicts[c] else "rejected"
         rows.append([cells.result["defenses"][c], _fmt(clean[c]), f"{d_clean:+.3f}", f"{d_adv:+.3f}",
-                     PENDING if d_strong is None else f"{d_strong:+.3f}", status])
+                     f"{d_strong:+.3f}" if d_strong is not None else PENDING if passed else "not run (fails the table)",
+                     status])
     out = _table(["candidate", "purified-clean accuracy", "clean change vs default", "mean EOT-PGD change",
                   f"worst-case change (eps={cells.cfg['convergence_eps']}, n={cells.cfg['check_n']})",
                   "verdict"], rows)
@@ -178,11 +180,15 @@ def verdict(cells: Cells, verdicts: dict) -> list[str]:
     if sides and "default" in clean and "adv-training" in clean:
         cheaper = clean["default"]["accuracy"] > clean["adv-training"]["accuracy"]
         wins = [str(e) for e, side in sides.items() if side == "above"]
+        # a win at accuracies this low protects nobody: say so rather than count it
+        hollow = [e for e in wins if cells.get("default", "eot-pgd", float(e))["accuracy"] < USEFUL]
         out.append("- **Worth offering over adversarial training?** Under white-box attack the purifier is "
                    + ", ".join(f"{side} it at eps={e}" for e, side in sides.items())
                    + f"; on clean images it costs {'less' if cheaper else 'more'} accuracy than adversarial training. "
                    + ("It wins at eps=" + ", ".join(wins) + "." if wins else
-                      "It wins nowhere under white-box attack" + (", only on clean accuracy." if cheaper else ".")))
+                      "It wins nowhere under white-box attack" + (", only on clean accuracy." if cheaper else "."))
+                   + (f" At eps={', '.join(hollow)} both keep under {USEFUL:.0%}: neither protects there, so the "
+                      "win is of no use." if hollow else ""))
     if "default" in clean and "adv-training" in clean:
         out.append(f"- Clean accuracy: purified {clean['default']['accuracy']:.1%}, adversarially trained "
                    f"{clean['adv-training']['accuracy']:.1%}, undefended {clean['none']['accuracy']:.1%}.")

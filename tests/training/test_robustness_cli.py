@@ -33,6 +33,11 @@ def test_all_stages_on_a_tiny_subset(tmp_path):
     # deterministic defenses are attacked with one draw per gradient, purifiers with --eot draws
     assert {c["k"] for c in cells if c["attack"] == "eot-pgd" and c["defense"] == "adv-training"} == {1}
     assert 2 in {c["k"] for c in cells if c["attack"] == "eot-pgd" and c["defense"] == "default"}
+    # the worst case that decides a candidate must cover the same attacks as the default purifier's
+    worst_case = ("eot-pgd", "bpda", "transfer", "square")
+    attacks = {d: {c["attack"] for c in cells if c["defense"] == d and c["attack"] in worst_case}
+               for d in ("default", "finetuned")}
+    assert attacks["finetuned"] == attacks["default"] == set(worst_case)
     assert set(result["training"]["models"]) == {"surrogate.ckpt", "classifier-fgsm-rs.ckpt",
                                                  "classifier-purified.ckpt"}
     doc = (tmp_path / "docs" / "robustness.md").read_text()
