@@ -1,4 +1,4 @@
-"""Typed dependency aliases: settings, the served dataset, the API key and the decoded images."""
+"""Typed dependency aliases: the served dataset, the purifier, the API key and the decoded images."""
 
 import asyncio
 import hmac

@@ -302,7 +302,8 @@ def cost(result: dict) -> list[str]:
     trained = result.get("training", {}).get("models", {})
     rows += [["(training)", name, "", "", "", "", f"{m['seconds']:.0f}" if m.get("seconds") else PENDING]
              for name, m in trained.items()]
-    return ["Wall seconds on one CPU thread, shared with other jobs (attacks: summed over cached chunks; "
+    return ["Wall seconds on a 2-core CPU shared with other jobs, with `--threads` 1 or 2 (not recorded per cell; "
+            "the runs of the last stages used 2, some paused while benchmarks ran) (attacks: summed over cached chunks; "
             "the majority vote reuses the default purifier's examples).", ""] + \
         _table(["defense", "attack or model", "eps", "n", "steps", "k", "seconds"], rows)
 
