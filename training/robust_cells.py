@@ -18,6 +18,9 @@ from .defenses import Defense
 from .runs import predict
 from .stats import wilson
 
+# the attacks an image must all survive to count in a defense's worst case
+WORST_CASE_ATTACKS = ("eot-pgd", "bpda", "transfer", "square")
+
 CHUNK_SEED = 1 << 20
 
 @dataclass(frozen=True)
@@ -169,7 +172,7 @@ class Cells:
         """Accuracy on the first ``n`` images when an image must survive *every* white-box, transfer and
         black-box attack run on it at ``eps`` (per-image minimum over attacks), and how many attacks that was."""
         runs = [c for c in self.all if c["defense"] == defense and abs(c["eps"] - eps) < 1e-9 and c["n"] >= n
-                and c["attack"] in ("eot-pgd", "bpda", "transfer", "square")]
+                and c["attack"] in WORST_CASE_ATTACKS]
         if not runs:
             return None, 0
         survived = [all(c["hits"][i] == "1" for c in runs) for i in range(n)]

@@ -181,7 +181,8 @@ def verdict(cells: Cells, verdicts: dict) -> list[str]:
         cheaper = clean["default"]["accuracy"] > clean["adv-training"]["accuracy"]
         wins = [str(e) for e, side in sides.items() if side == "above"]
         # a win at accuracies this low protects nobody: say so rather than count it
-        hollow = [e for e in wins if cells.get("default", "eot-pgd", float(e))["accuracy"] < USEFUL]
+        hollow = [str(e) for e, side in sides.items()
+                  if side == "above" and cells.get("default", "eot-pgd", e)["accuracy"] < USEFUL]
         out.append("- **Worth offering over adversarial training?** Under white-box attack the purifier is "
                    + ", ".join(f"{side} it at eps={e}" for e, side in sides.items())
                    + f"; on clean images it costs {'less' if cheaper else 'more'} accuracy than adversarial training. "

@@ -117,7 +117,7 @@ def plan(stage: str, names: list[str], args: argparse.Namespace) -> list[tuple[s
         cells += [("default", Threat("eot-pgd", eps, steps=args.steps, k=k, restarts=1), m) for k in K_GRID]
         cells += [("paper", Threat("bpda", e, **eot), m) for e in PGD_EPS]
         cells += [(d, Threat("square", e, queries=args.queries), m) for e in args.square_eps
-                  for d in ("none", "default", "vote", "finetuned", "adv-training")]
+                  for d in ("none", *CHECKED, "vote", "adv-training")]  # every checked candidate too
     return [(d, t, k) for d, t, k in cells if d in names]
 
 

@@ -193,14 +193,16 @@ def _litserve(summary: dict) -> list[str]:
 
 
 def _workers_against_litserve(summary: dict, lit: dict) -> list[str]:
-    """The process-parallel comparison, when the run has the ``workers2`` variant."""
-    workers = analysis.point(summary, "ours-workers2", analysis.COMPARE_AT)
+    """The process-parallel comparison, when the run has a variant with several worker processes."""
+    workers_of = [(key, summary["engines"][key]["settings"].get("workers", "1")) for key in analysis.variants(summary)]
+    key, count = next(((k, n) for k, n in workers_of if n != "1"), (None, "1"))
+    workers = key and analysis.point(summary, key, analysis.COMPARE_AT)
     if not workers:
         return []
     return [
         "",
         (
-            f"With two worker processes (`ours-workers2`), as process-parallel as LitServe, this service answers "
+            f"With {count} worker processes (`{key}`), as process-parallel as LitServe, this service answers "
             f"{workers['throughput_rps']:.0f} req/s at c={analysis.COMPARE_AT} with p95 {workers['p95_ms']:.2f} ms: "
             f"{workers['throughput_rps'] / lit['throughput_rps']:.2f}× LitServe's throughput, using "
             f"{workers['cpu']['server_cores']:.2f} cores and {workers['server_cpu_ms_per_request']:.2f} ms of CPU per request."

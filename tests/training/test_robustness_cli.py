@@ -6,7 +6,7 @@ import subprocess
 import sys
 
 from training.models import VGG16, VGGConfig
-from training.robust_cells import Cells
+from training.robust_cells import WORST_CASE_ATTACKS, Cells
 from training.robust_report import PENDING, render
 from training.runs import save_checkpoint
 
@@ -34,10 +34,9 @@ def test_all_stages_on_a_tiny_subset(tmp_path):
     assert {c["k"] for c in cells if c["attack"] == "eot-pgd" and c["defense"] == "adv-training"} == {1}
     assert 2 in {c["k"] for c in cells if c["attack"] == "eot-pgd" and c["defense"] == "default"}
     # the worst case that decides a candidate must cover the same attacks as the default purifier's
-    worst_case = ("eot-pgd", "bpda", "transfer", "square")
-    attacks = {d: {c["attack"] for c in cells if c["defense"] == d and c["attack"] in worst_case}
+    attacks = {d: {c["attack"] for c in cells if c["defense"] == d and c["attack"] in WORST_CASE_ATTACKS}
                for d in ("default", "finetuned")}
-    assert attacks["finetuned"] == attacks["default"] == set(worst_case)
+    assert attacks["finetuned"] == attacks["default"] == set(WORST_CASE_ATTACKS)
     assert set(result["training"]["models"]) == {"surrogate.ckpt", "classifier-fgsm-rs.ckpt",
                                                  "classifier-purified.ckpt"}
     doc = (tmp_path / "docs" / "robustness.md").read_text()
