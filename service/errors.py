@@ -6,10 +6,10 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from service.config import PURIFIERS
-from service.metrics import record_rejection
+from service.metrics import StatusNotingSend, record_rejection
 
 logger = logging.getLogger(__name__)
 
@@ -142,17 +142,11 @@ class UnhandledErrorMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        started = False
-
-        async def send_and_note_start(message: Message) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
+        noted = StatusNotingSend(send)
         try:
-            await self.app(scope, receive, send_and_note_start)
+            await self.app(scope, receive, noted)
         except Exception:
-            if started:  # the status line is out: nothing left to answer with
+            if noted.status is not None:  # the status line is out: nothing left to answer with
                 raise
             logger.exception("unhandled error on %s %s", scope["method"], scope["path"])
             await error_response(500, "internal_error", "internal server error")(scope, receive, send)

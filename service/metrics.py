@@ -37,6 +37,19 @@ class PrometheusObserver:
         PREDICT_LATENCY.labels(name).observe(predict_s)
 
 
+class StatusNotingSend:
+    """An ASGI ``send`` that remembers the response status once the status line is out (``None`` before)."""
+
+    def __init__(self, send: Send) -> None:
+        self._send = send
+        self.status: int | None = None
+
+    async def __call__(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            self.status = message["status"]
+        await self._send(message)
+
+
 class RequestMetricsMiddleware:
     """Pure ASGI middleware: count and time every HTTP request by its matched route and status."""
 
@@ -47,19 +60,12 @@ class RequestMetricsMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        started, status = time.perf_counter(), 500
-
-        async def send_and_note_status(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
+        started, noted = time.perf_counter(), StatusNotingSend(send)
         try:
-            await self.app(scope, receive, send_and_note_status)
+            await self.app(scope, receive, noted)
         finally:
             endpoint = getattr(scope.get("route"), "path", "unmatched")
-            _record_request(endpoint, scope["method"], status, time.perf_counter() - started)
+            _record_request(endpoint, scope["method"], noted.status or 500, time.perf_counter() - started)
 
 
 def _record_request(endpoint: str, method: str, status: int, seconds: float) -> None:
