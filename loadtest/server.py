@@ -100,11 +100,16 @@ def running(
         _stop(process)
 
 
+def service_env(port: int, **settings: str) -> dict[str, str]:
+    """This process's environment plus the port, a quiet log and ``PURIFIER_*`` settings (``max_batch_size="1"``)."""
+    env = {**os.environ, "PURIFIER_PORT": str(port), "PURIFIER_LOG_LEVEL": "warning"}
+    return env | {f"PURIFIER_{key.upper()}": value for key, value in settings.items()}
+
+
 @contextmanager
 def serve(log: Path, **settings: str) -> Iterator[Server]:
-    """``python -m service`` with ``PURIFIER_*`` settings (``max_batch_size="1"``, ...), ready on ``/readyz``."""
+    """``python -m service`` with ``PURIFIER_*`` settings, ready on ``/readyz``."""
     port = free_port()
-    env = {**os.environ, "PURIFIER_PORT": str(port), "PURIFIER_LOG_LEVEL": "warning"}
-    env.update({f"PURIFIER_{key.upper()}": value for key, value in settings.items()})
+    env = service_env(port, **settings)
     with running([sys.executable, "-m", "service"], log, port=port, ready_path="/readyz", env=env) as server:
         yield server

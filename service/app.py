@@ -5,7 +5,7 @@ import logging
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
-from functools import partial
+from typing import Any
 
 import torch
 from fastapi import FastAPI, Response
@@ -18,14 +18,14 @@ from service.artifacts import load_dataset, resolve_device
 from service.attacking import build_attacks
 from service.batching import Batcher
 from service.config import Settings, get_settings
-from service.deps import Served
 from service.errors import ArtifactError, install_error_handlers
 from service.images import decode_image, encode_png
-from service.inference import InferenceModel, branch_executor
+from service.inference import Classify, Defend, InferenceModel, Operation, Purify, branch_executor
 from service.metrics import PrometheusObserver, RequestMetricsMiddleware
 from service.routes import api_router
 from service.routes.demo import STATIC_DIR
 from service.samples import load_samples
+from service.state import Endpoint, Runtime, Served
 
 logger = logging.getLogger(__name__)
 
@@ -33,32 +33,36 @@ logger = logging.getLogger(__name__)
 def build_served(
     settings: Settings, executor: ThreadPoolExecutor, branch: ThreadPoolExecutor | None
 ) -> dict[str, Served]:
-    """Load every dataset; any artifact problem stops start-up with one line naming the file."""
+    """Load every dataset; an endpoint for each model and pipeline its manifest names. Any artifact problem
+    stops start-up with one line naming the file."""
     device = resolve_device(settings.device)
     observer = PrometheusObserver()
+
+    def endpoint(operation: Operation) -> Endpoint:
+        batcher = Batcher(
+            operation.label,
+            operation.predict,
+            max_batch_size=settings.max_batch_size,
+            max_wait_s=settings.max_wait_s,
+            max_queue_size=settings.max_queue_size,
+            timeout_s=settings.request_timeout_s,
+            retry_after_s=settings.retry_after_s,
+            executor=executor,
+            observer=observer,
+        )
+        return Endpoint(operation, batcher)
+
     served = {}
     for dataset in settings.datasets:
         artifacts = load_dataset(settings.artifacts_dir / dataset, device, settings.optimize_classifier)
         model = InferenceModel(artifacts, branch)
-        operations = {"classify": model.classify}
-        for name in artifacts.purifiers:
-            operations[f"purify:{name}"] = partial(model.purify, purifier=name)
-            operations[f"defend:{name}"] = partial(model.defend, purifier=name)
-        batchers = {
-            op: Batcher(
-                f"{dataset}/{op}",
-                predict,
-                max_batch_size=settings.max_batch_size,
-                max_wait_s=settings.max_wait_s,
-                max_queue_size=settings.max_queue_size,
-                timeout_s=settings.request_timeout_s,
-                retry_after_s=settings.retry_after_s,
-                executor=executor,
-                observer=observer,
-            )
-            for op, predict in operations.items()
-        }
-        served[dataset] = Served(artifacts, model, batchers)
+        served[dataset] = Served(
+            artifacts,
+            model,
+            classify=endpoint(Classify(model)),
+            purify={name: endpoint(Purify(model, name)) for name in artifacts.purifiers},
+            defend={name: endpoint(Defend(model, name)) for name in artifacts.manifest.pipelines},
+        )
     return served
 
 
@@ -68,13 +72,14 @@ async def warm_request_path(served: dict[str, Served], settings: Settings) -> No
         prep = item.artifacts.preprocessing
         png = encode_png(torch.rand(prep.channels, prep.height, prep.width))
         image = await run_in_threadpool(decode_image, png, prep, settings.max_pixels)
-        for batcher in item.batchers.values():
-            await batcher.submit([image])
+        for endpoint in item.endpoints():
+            await endpoint.batcher.submit([image])
 
 
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-    settings: Settings = app.state.settings
+    runtime: Runtime = app.state.runtime
+    settings = runtime.settings
     torch.set_num_threads(settings.num_threads)
     executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="inference")
     branch = branch_executor(settings)
@@ -91,23 +96,47 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             branch.shutdown()
         raise
     for item in served.values():
-        for batcher in item.batchers.values():
-            batcher.start()
+        for endpoint in item.endpoints():
+            endpoint.batcher.start()
     await warm_request_path(served, settings)
-    app.state.served, app.state.attacks, app.state.samples = served, attacks, samples
-    app.state.ready = True
+    runtime.served, runtime.attacks, runtime.samples = served, attacks, samples
+    runtime.ready = True
     logger.info("ready: %s", ", ".join(served))
     try:
         yield
     finally:
-        app.state.ready = False
+        runtime.ready = False
         for item in served.values():
-            for batcher in item.batchers.values():
-                await batcher.stop()
+            for endpoint in item.endpoints():
+                await endpoint.batcher.stop()
         attacks.pool.shutdown()
         executor.shutdown(wait=True)
         if branch is not None:
             branch.shutdown(wait=True)
+
+
+def install_served_openapi(app: FastAPI) -> None:
+    """``/openapi.json`` lists the served purifier and pipeline names as enums, once the manifests are loaded."""
+
+    def openapi() -> dict[str, Any]:
+        runtime: Runtime = app.state.runtime
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        schema = FastAPI.openapi(app)
+        if not runtime.ready:  # not cached: the names come with the artifacts
+            app.openapi_schema = None
+            return schema
+        enums = {"purifier": runtime.names("purify"), "pipeline": runtime.names("defend")}
+        for operations in schema["paths"].values():
+            for operation in operations.values():
+                for parameter in operation.get("parameters", []):
+                    for option in parameter["schema"].get("anyOf", [parameter["schema"]]):
+                        if parameter["name"] in enums and option.get("type") == "string":
+                            option.pop("pattern", None)
+                            option["enum"] = enums[parameter["name"]]
+        return schema
+
+    app.openapi = openapi
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -117,17 +146,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="0.1.0",
         lifespan=lifespan,
     )
-    app.state.settings = settings or get_settings()
-    app.state.ready = False
+    app.state.runtime = Runtime(settings or get_settings())
     install_error_handlers(app)
+    install_served_openapi(app)
     app.include_router(api_router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
     app.add_middleware(RequestMetricsMiddleware)
-    if app.state.settings.cors_origins:  # off unless configured: browsers on other origins get no CORS headers
+    if app.state.runtime.settings.cors_origins:  # off unless configured: browsers on other origins get no CORS headers
         app.add_middleware(
             CORSMiddleware,
-            allow_origins=list(app.state.settings.cors_origins),
+            allow_origins=list(app.state.runtime.settings.cors_origins),
             allow_methods=["GET", "POST"],
             allow_headers=["content-type", "accept", "x-api-key", "authorization"],
             expose_headers=["retry-after"],

@@ -4,20 +4,21 @@ import hashlib
 import io
 import json
 import logging
+import re
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from service.config import PURIFIERS
 from service.errors import ArtifactError
 from service.images import Preprocessing
 
 logger = logging.getLogger(__name__)
 FORMAT_VERSION = 1
+NAME = re.compile(r"[a-z0-9][a-z0-9._+-]{0,63}")  # model and pipeline names: query values, never paths
 JIT_DEPRECATION = r"`torch\.jit\.\w+` is deprecated"
 
 
@@ -30,7 +31,18 @@ class ModelEntry(BaseModel):
     model_config = ConfigDict(extra="allow")
     file: str
     architecture: str
+    kind: Literal["classifier", "purifier"] | None = Field(
+        None, description="what the model does; unset: the manifest's classifier, else a purifier"
+    )
     detector: dict[str, Any] | None = None
+
+
+class PipelineEntry(BaseModel):
+    """A served defence: an optional purifier file, then a classifier file."""
+
+    model_config = ConfigDict(extra="allow")
+    purifier: str | None
+    classifier: str
 
 
 class Manifest(BaseModel):
@@ -47,6 +59,8 @@ class Manifest(BaseModel):
     default_purifier: str
     models: dict[str, ModelEntry]
     files: dict[str, FileEntry]
+    pipelines: dict[str, PipelineEntry] = Field(default_factory=dict)
+    default_pipeline: str | None = None
     metrics: dict[str, Any] = Field(default_factory=dict)
 
     @model_validator(mode="after")
@@ -57,13 +71,52 @@ class Manifest(BaseModel):
             if name not in self.models:
                 raise ValueError(f"model {name!r} is not listed under models")
         for name, entry in self.models.items():
+            if not NAME.fullmatch(name):
+                raise ValueError(f"model name {name!r} is not of the form {NAME.pattern}")
             if entry.file not in self.files:
                 raise ValueError(f"model {name!r} file {entry.file!r} has no sha256 under files")
-            if name != self.classifier and name not in PURIFIERS:
-                raise ValueError(f"purifier {name!r} is not one of the served names {PURIFIERS}")
+            entry.kind = entry.kind or ("classifier" if name == self.classifier else "purifier")
+        for name, kind in ((self.classifier, "classifier"), (self.default_purifier, "purifier")):
+            if self.models[name].kind != kind:
+                raise ValueError(f"model {name!r} is named as the {kind} but its kind is {self.models[name].kind}")
         if self.detector_threshold(self.default_purifier) is None:
             raise ValueError("default purifier has no detector.reconstruction_mse_threshold")
+        self._complete_pipelines()
         return self
+
+    def _complete_pipelines(self) -> None:
+        """Check the named pipelines; every purifier before the manifest's classifier is one too (its own name)."""
+        for name, pipeline in self.pipelines.items():
+            if not NAME.fullmatch(name):
+                raise ValueError(f"pipeline name {name!r} is not of the form {NAME.pattern}")
+            for kind, file in (("purifier", pipeline.purifier), ("classifier", pipeline.classifier)):
+                model = self.model_name(file)
+                if file is not None and (model is None or self.models[model].kind != kind):
+                    raise ValueError(f"pipeline {name!r}: {file!r} is not the file of a {kind} under models")
+        standard = self.models[self.classifier].file
+        covered = {(p.purifier, p.classifier) for p in self.pipelines.values()}
+        for name in self.names("purifier"):
+            if (self.models[name].file, standard) in covered:
+                continue
+            if name in self.pipelines:
+                raise ValueError(f"pipeline {name!r} is also a purifier's name but does not put it before the classifier")
+            self.pipelines[name] = PipelineEntry(purifier=self.models[name].file, classifier=standard)
+        self.default_pipeline = self.default_pipeline or self.pipeline_for_purifier(self.default_purifier)
+        if self.default_pipeline not in self.pipelines:
+            raise ValueError(f"default_pipeline {self.default_pipeline!r} is not listed under pipelines")
+
+    def names(self, kind: str) -> list[str]:
+        """The models of one kind (``classifier`` or ``purifier``), in manifest order."""
+        return [name for name, entry in self.models.items() if entry.kind == kind]
+
+    def model_name(self, file: str | None) -> str | None:
+        """The model a pipeline's file belongs to."""
+        return next((name for name, entry in self.models.items() if entry.file == file), None)
+
+    def pipeline_for_purifier(self, purifier: str) -> str:
+        """The pipeline of ``purifier`` before the manifest's classifier (what ``?purifier=`` selects)."""
+        wanted = (self.models[purifier].file, self.models[self.classifier].file)
+        return next(name for name, p in self.pipelines.items() if (p.purifier, p.classifier) == wanted)
 
     def detector_threshold(self, purifier: str) -> float | None:
         """The purifier's calibrated reconstruction-MSE threshold, if the manifest records one."""
@@ -79,10 +132,15 @@ class DatasetArtifacts:
     dataset: str
     manifest: Manifest
     preprocessing: Preprocessing
-    classifier: torch.jit.ScriptModule
+    classifiers: dict[str, torch.jit.ScriptModule]
     purifiers: dict[str, torch.jit.ScriptModule]
     sha256: dict[str, str]
     device: torch.device
+
+    @property
+    def classifier(self) -> torch.jit.ScriptModule:
+        """The manifest's (undefended) classifier."""
+        return self.classifiers[self.manifest.classifier]
 
     def model_id(self, name: str) -> str:
         """A model's sha256 prefix, the id responses carry."""
@@ -163,23 +221,25 @@ def load_dataset(folder: Path, device: torch.device, optimize_classifier: bool =
     """Validate, verify, load and warm up every model of one artifact folder."""
     verified = verify_dataset(folder)
     manifest = verified.manifest
+    classifiers = set(manifest.names("classifier"))
     modules = {
-        name: load_module(
-            data, folder / manifest.models[name].file, device, optimize_classifier and name == manifest.classifier
-        )
+        name: load_module(data, folder / manifest.models[name].file, device, optimize_classifier and name in classifiers)
         for name, data in verified.models.items()
     }
     artifacts = DatasetArtifacts(
         dataset=manifest.dataset,
         manifest=manifest,
         preprocessing=verified.preprocessing,
-        classifier=modules.pop(manifest.classifier),
-        purifiers=modules,
+        classifiers={name: module for name, module in modules.items() if name in classifiers},
+        purifiers={name: module for name, module in modules.items() if name not in classifiers},
         sha256={entry.file: manifest.files[entry.file].sha256 for entry in manifest.models.values()},
         device=device,
     )
     warm_up(artifacts, folder)
-    logger.info("loaded %s from %s on %s (%d purifiers)", manifest.dataset, folder, device, len(modules))
+    logger.info(
+        "loaded %s from %s on %s (%d classifiers, %d purifiers, %d pipelines)",
+        manifest.dataset, folder, device, len(artifacts.classifiers), len(artifacts.purifiers), len(manifest.pipelines),
+    )
     return artifacts
 
 
@@ -192,9 +252,10 @@ def warm_up(
         for batch_size in batch_sizes * rounds:
             batch = torch.rand(batch_size, prep.channels, prep.height, prep.width, device=artifacts.device)
             expected = (batch_size, len(artifacts.manifest.class_names))
-            logits = artifacts.classifier(batch)
-            if tuple(logits.shape) != expected:
-                raise ArtifactError(f"{folder}: classifier returns shape {tuple(logits.shape)}, not {expected}")
+            for name, classifier in artifacts.classifiers.items():
+                shape = tuple(classifier(batch).shape)
+                if shape != expected:
+                    raise ArtifactError(f"{folder}: classifier {name!r} returns shape {shape}, not {expected}")
             for name, purifier in artifacts.purifiers.items():
                 if purifier(batch).shape != batch.shape:
                     raise ArtifactError(f"{folder}: purifier {name!r} does not preserve the input shape")

@@ -21,7 +21,7 @@ from service.artifacts import DatasetArtifacts, load_module, verified_bytes
 from service.config import Settings
 from service.errors import InvalidLabel, Overloaded
 from service.images import encode_png
-from service.inference import Prediction, encode_prediction
+from service.inference import Prediction, encode_prediction, predictions
 
 logger = logging.getLogger(__name__)
 LEVELS = 255  # the 8-bit grid every image is decoded from and encoded to
@@ -95,9 +95,7 @@ class AttackModel:
 
     def _predict(self, batch: torch.Tensor) -> list[Prediction]:
         with torch.no_grad():
-            probabilities = torch.softmax(self.classifier(batch).float(), dim=1)
-        labels = probabilities.argmax(dim=1).tolist()
-        return [Prediction(label, probs) for label, probs in zip(labels, probabilities.tolist(), strict=True)]
+            return predictions(self.classifier, batch)
 
     def attack(self, images: list[torch.Tensor], spec: AttackSpec, label: int | None = None) -> list[Attacked]:
         """Attack every image away from ``label`` (default: each image's predicted label)."""

@@ -8,7 +8,6 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from service.config import PURIFIERS
 from service.metrics import StatusNotingSend, record_rejection
 
 logger = logging.getLogger(__name__)
@@ -68,6 +67,14 @@ class UnknownPurifier(ServiceError):
     status_code, code = 422, "unknown_purifier"
 
 
+class UnknownPipeline(ServiceError):
+    status_code, code = 422, "unknown_pipeline"
+
+
+class InvalidParameters(ServiceError):
+    status_code, code = 422, "invalid_parameters"
+
+
 class InvalidLabel(ServiceError):
     status_code, code = 422, "invalid_label"
 
@@ -108,11 +115,14 @@ async def _service_error(request: Request, exc: ServiceError) -> JSONResponse:
 
 async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
     errors = exc.errors()
+    runtime = request.app.state.runtime
     if any(err.get("loc", ())[:2] == ("query", "dataset") for err in errors):
-        served = ", ".join(request.app.state.settings.datasets)
+        served = ", ".join(runtime.settings.datasets)
         return await _service_error(request, UnknownDataset(f"dataset must be one of: {served}"))
-    if any(err.get("loc", ())[:2] == ("query", "purifier") for err in errors):
-        return await _service_error(request, UnknownPurifier(f"purifier must be one of: {', '.join(PURIFIERS)}"))
+    for parameter, error, attribute in (("purifier", UnknownPurifier, "purify"), ("pipeline", UnknownPipeline, "defend")):
+        if any(err.get("loc", ())[:2] == ("query", parameter) for err in errors):
+            names = ", ".join(runtime.names(attribute))
+            return await _service_error(request, error(f"{parameter} must be one of: {names}"))
     record_rejection("invalid_request")
     detail = "; ".join(f"{'.'.join(map(str, err.get('loc', ())))}: {err.get('msg', '')}" for err in errors)
     return error_response(422, "invalid_request", detail)

@@ -1,10 +1,18 @@
-"""The model contract: stacked [0,1] tensors in, plain Python results out, encoded to schemas. Knows no HTTP."""
+"""The model contract: stacked [0,1] tensors in, plain Python results out, encoded to schemas. Knows no HTTP.
+
+``InferenceModel`` runs one dataset's models on a batch; each endpoint is one ``Operation`` (LitServe's
+``LitAPI``): ``predict`` maps a list of images to one result each, ``encode`` turns one result into
+its response schema.
+"""
 
 import base64
+from abc import ABC, abstractmethod
 from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any
 
 import torch
+from pydantic import BaseModel
 
 from service import schemas
 from service.artifacts import DatasetArtifacts
@@ -30,19 +38,26 @@ class Purified:
 class Defended:
     defended: Prediction
     undefended: Prediction
-    purified: Purified
+    purified: Purified | None
     suspected_adversarial: bool
 
 
+def predictions(classifier: torch.nn.Module, batch: torch.Tensor) -> list[Prediction]:
+    """The classifier's softmax on a batch, as plain values (the caller picks no_grad or inference_mode)."""
+    probabilities = torch.softmax(classifier(batch).float(), dim=1)
+    labels = probabilities.argmax(dim=1).tolist()
+    return [Prediction(label, probs) for label, probs in zip(labels, probabilities.tolist(), strict=True)]
+
+
 class InferenceModel:
-    """One dataset's classifier and purifiers, batched (LitServe's ``predict``).
+    """One dataset's classifiers, purifiers and pipelines, batched (LitServe's ``predict``).
 
     ``thresholds`` holds each purifier's calibrated reconstruction-MSE threshold; a purifier without
     one flags only a disagreement between the defended and undefended labels.
 
     With a ``branch`` executor, ``defend`` classifies the raw images there while the purifier and the
-    classifier on the purified images run on the calling thread: the two branches are independent, so
-    a lone request waits for the longer one instead of both.
+    pipeline's classifier run on the calling thread: the two branches are independent, so a lone
+    request waits for the longer one instead of both.
     """
 
     def __init__(self, artifacts: DatasetArtifacts, branch: Executor | None = None) -> None:
@@ -53,11 +68,6 @@ class InferenceModel:
     def _stack(self, images: list[torch.Tensor]) -> torch.Tensor:
         return torch.stack(images).to(self.artifacts.device)
 
-    def _predictions(self, batch: torch.Tensor) -> list[Prediction]:
-        probabilities = torch.softmax(self.artifacts.classifier(batch).float(), dim=1)
-        labels = probabilities.argmax(dim=1).tolist()
-        return [Prediction(label, probs) for label, probs in zip(labels, probabilities.tolist(), strict=True)]
-
     def _purified(self, batch: torch.Tensor, purifier: str) -> tuple[torch.Tensor, list[Purified]]:
         purified = self.artifacts.purifiers[purifier](batch).clamp(0, 1)
         delta = (purified - batch).flatten(1)
@@ -65,35 +75,49 @@ class InferenceModel:
         cpu = purified.cpu()
         return purified, [Purified(cpu[i], l2[i], linf[i], mse[i]) for i in range(len(cpu))]
 
-    def _classified(self, batch: torch.Tensor) -> list[Prediction]:
+    def _classified(self, batch: torch.Tensor, classifier: str | None = None) -> list[Prediction]:
         with torch.inference_mode():
-            return self._predictions(batch)
+            return predictions(self.artifacts.classifiers[classifier or self.artifacts.manifest.classifier], batch)
 
-    def classify(self, images: list[torch.Tensor]) -> list[Prediction]:
-        return self._classified(self._stack(images))
+    def classify(self, images: list[torch.Tensor], classifier: str | None = None) -> list[Prediction]:
+        return self._classified(self._stack(images), classifier)
 
     def purify(self, images: list[torch.Tensor], purifier: str) -> list[Purified]:
         with torch.inference_mode():
             return self._purified(self._stack(images), purifier)[1]
 
-    def defend(self, images: list[torch.Tensor], purifier: str) -> list[Defended]:
-        """Purify, classify both the raw and the purified image, flag disagreement or a large reconstruction error."""
-        threshold = self.thresholds[purifier]
+    def _defended_branch(
+        self, batch: torch.Tensor, purifier: str | None, classifier: str
+    ) -> tuple[list[Prediction], list[Purified] | None]:
+        if purifier is None:
+            return self._classified(batch, classifier), None
+        with torch.inference_mode():
+            purified, details = self._purified(batch, purifier)
+            return predictions(self.artifacts.classifiers[classifier], purified), details
+
+    def defend(self, images: list[torch.Tensor], pipeline: str) -> list[Defended]:
+        """Run the pipeline (purify, then classify) and the undefended classifier; flag disagreement or a
+        reconstruction error above the purifier's threshold."""
+        manifest = self.artifacts.manifest
+        entry = manifest.pipelines[pipeline]
+        purifier, classifier = manifest.model_name(entry.purifier), manifest.model_name(entry.classifier)
         batch = self._stack(images)
-        if self.branch is None:
-            with torch.inference_mode():
-                purified, details = self._purified(batch, purifier)
-                predictions = self._predictions(torch.cat([batch, purified]))
-            raw, defended = predictions[: len(images)], predictions[len(images) :]
-        else:
+        if self.branch is not None:
             raw_future = self.branch.submit(self._classified, batch)
+            defended, details = self._defended_branch(batch, purifier, classifier)
+            raw = raw_future.result()
+        elif purifier is not None and classifier == manifest.classifier:  # one classifier call on both
             with torch.inference_mode():
                 purified, details = self._purified(batch, purifier)
-                defended = self._predictions(purified)
-            raw = raw_future.result()
+                both = predictions(self.artifacts.classifier, torch.cat([batch, purified]))
+            raw, defended = both[: len(images)], both[len(images) :]
+        else:
+            defended, details = self._defended_branch(batch, purifier, classifier)
+            raw = self._classified(batch)
+        threshold = self.thresholds[purifier] if purifier is not None else None
         return [
-            Defended(d, u, p, d.label != u.label or (threshold is not None and p.mse > threshold))
-            for d, u, p in zip(defended, raw, details, strict=True)
+            Defended(d, u, p, d.label != u.label or (threshold is not None and p is not None and p.mse > threshold))
+            for d, u, p in zip(defended, raw, details or [None] * len(images), strict=True)
         ]
 
 
@@ -102,36 +126,89 @@ def branch_executor(settings: Settings) -> ThreadPoolExecutor | None:
     return ThreadPoolExecutor(max_workers=1, thread_name_prefix="inference-branch") if settings.parallel_defend else None
 
 
+def metric_label(dataset: str, kind: str, name: str | None = None) -> str:
+    """The ``batcher`` label of an operation in ``/metrics``, e.g. ``mnist/defend:autoencoder``."""
+    return f"{dataset}/{kind}" + (f":{name}" if name else "")
+
+
+class Operation(ABC):
+    """One endpoint's model work: ``predict`` a list of images (one result each), ``encode`` one result."""
+
+    kind: str
+
+    def __init__(self, model: InferenceModel, name: str | None = None) -> None:
+        self.model, self.name = model, name
+        self.class_names = model.artifacts.manifest.class_names
+
+    @property
+    def label(self) -> str:
+        return metric_label(self.model.artifacts.dataset, self.kind, self.name)
+
+    @abstractmethod
+    def predict(self, images: list[torch.Tensor]) -> list[Any]: ...
+
+    @abstractmethod
+    def encode(self, result: Any, latency_ms: float) -> BaseModel: ...
+
+
 def encode_prediction(prediction: Prediction, class_names: list[str]) -> schemas.Prediction:
     return schemas.Prediction(
         label=prediction.label, class_name=class_names[prediction.label], probabilities=prediction.probabilities
     )
 
 
-def encode_classified(
-    prediction: Prediction, class_names: list[str], model: str, latency_ms: float
-) -> schemas.ClassifyResponse:
-    return schemas.ClassifyResponse(
-        **encode_prediction(prediction, class_names).model_dump(), model=model, latency_ms=latency_ms
-    )
+class Classify(Operation):
+    """The manifest's classifier on the image as given."""
+
+    kind = "classify"
+
+    def predict(self, images: list[torch.Tensor]) -> list[Prediction]:
+        return self.model.classify(images)
+
+    def encode(self, result: Prediction, latency_ms: float) -> schemas.ClassifyResponse:
+        artifacts = self.model.artifacts
+        return schemas.ClassifyResponse(
+            **encode_prediction(result, self.class_names).model_dump(),
+            model=artifacts.model_id(artifacts.manifest.classifier),
+            latency_ms=latency_ms,
+        )
 
 
-def encode_defended(
-    result: Defended, class_names: list[str], model: str, latency_ms: float
-) -> schemas.DefendedResponse:
-    return schemas.DefendedResponse(
-        **encode_classified(result.defended, class_names, model, latency_ms).model_dump(),
-        undefended=encode_prediction(result.undefended, class_names),
-        suspected_adversarial=result.suspected_adversarial,
-        reconstruction_mse=result.purified.mse,
-    )
+class Purify(Operation):
+    """One purifier; ``name`` is the purifier."""
+
+    kind = "purify"
+
+    def predict(self, images: list[torch.Tensor]) -> list[Purified]:
+        return self.model.purify(images, self.name)
+
+    def encode(self, result: Purified, latency_ms: float) -> schemas.PurifyResponse:
+        return schemas.PurifyResponse(
+            image=base64.b64encode(encode_png(result.image)).decode(),
+            l2=result.l2,
+            linf=result.linf,
+            model=self.model.artifacts.model_id(self.name),
+            latency_ms=latency_ms,
+        )
 
 
-def encode_purified(result: Purified, model: str, latency_ms: float) -> schemas.PurifyResponse:
-    return schemas.PurifyResponse(
-        image=base64.b64encode(encode_png(result.image)).decode(),
-        l2=result.l2,
-        linf=result.linf,
-        model=model,
-        latency_ms=latency_ms,
-    )
+class Defend(Operation):
+    """One pipeline beside the undefended classifier; ``name`` is the pipeline."""
+
+    kind = "defend"
+
+    def predict(self, images: list[torch.Tensor]) -> list[Defended]:
+        return self.model.defend(images, self.name)
+
+    def encode(self, result: Defended, latency_ms: float) -> schemas.DefendedResponse:
+        artifacts = self.model.artifacts
+        classifier = artifacts.manifest.model_name(artifacts.manifest.pipelines[self.name].classifier)
+        return schemas.DefendedResponse(
+            **encode_prediction(result.defended, self.class_names).model_dump(),
+            model=artifacts.model_id(classifier),
+            latency_ms=latency_ms,
+            pipeline=self.name,
+            undefended=encode_prediction(result.undefended, self.class_names),
+            suspected_adversarial=result.suspected_adversarial,
+            reconstruction_mse=None if result.purified is None else result.purified.mse,
+        )

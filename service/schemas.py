@@ -5,6 +5,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 PROBS_EXAMPLE = [0.001, 0.002, 0.001, 0.003, 0.001, 0.002, 0.001, 0.985, 0.002, 0.002]
+# The body types of the model endpoints: one raw image file, a multipart ``file``, or a JSON batch.
+RAW_TYPES = ("image/png", "image/jpeg", "image/webp", "image/bmp", "application/octet-stream")
+BODY_TYPES = frozenset({*RAW_TYPES, "multipart/form-data", "application/json"})
 PNG_EXAMPLE = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAAAAAA6fptVAAAACklEQVR4nGNgAAAAAgABSK+kcQAAAABJRU5ErkJggg=="
 
 
@@ -42,16 +45,18 @@ class DefendedResponse(ClassifyResponse):
             "probabilities": PROBS_EXAMPLE,
             "model": "c07decfba86b",
             "latency_ms": 6.1,
+            "pipeline": "autoencoder",
             "undefended": {"label": 7, "class_name": "7", "probabilities": PROBS_EXAMPLE},
             "suspected_adversarial": False,
             "reconstruction_mse": 0.012,
         }
     )
-    undefended: Prediction
+    pipeline: str = Field(description="the pipeline that answered (purifier, then classifier), as in GET /models")
+    undefended: Prediction = Field(description="the manifest's classifier on the image as given")
     suspected_adversarial: bool = Field(
         description="labels disagree, or reconstruction MSE above the manifest threshold"
     )
-    reconstruction_mse: float
+    reconstruction_mse: float | None = Field(description="purified vs input; null for a pipeline without purifier")
 
 
 class PurifyResponse(BaseModel):
@@ -136,11 +141,20 @@ class ErrorResponse(BaseModel):
     detail: str
 
 
+class PipelineInfo(BaseModel):
+    purifier: str | None = Field(description="the purifier model, or null: the classifier sees the input as given")
+    classifier: str
+    metrics: dict[str, Any] = Field(description="measured accuracy of the pipeline, as the manifest records it")
+
+
 class DatasetInfo(BaseModel):
     device: str
-    classifier: str
+    classifier: str = Field(description="the undefended classifier (/classify, and `undefended` in responses)")
+    classifiers: list[str]
     default_purifier: str
     purifiers: list[str]
+    default_pipeline: str = Field(description="what /defended-classify runs without ?pipeline=")
+    pipelines: dict[str, PipelineInfo]
     class_names: list[str]
     input_shape: list[int]
     detector_thresholds: dict[str, float | None]
@@ -155,8 +169,13 @@ class ModelsResponse(BaseModel):
                 "mnist": {
                     "device": "cpu",
                     "classifier": "classifier",
+                    "classifiers": ["classifier"],
                     "default_purifier": "autoencoder",
                     "purifiers": ["autoencoder", "autoencoder-fgsm", "autoencoder-pgd"],
+                    "default_pipeline": "autoencoder",
+                    "pipelines": {
+                        "autoencoder": {"purifier": "autoencoder", "classifier": "classifier", "metrics": {}}
+                    },
                     "class_names": [str(i) for i in range(10)],
                     "input_shape": [1, 32, 32],
                     "detector_thresholds": {"autoencoder": 0.0135, "autoencoder-fgsm": None, "autoencoder-pgd": None},
@@ -194,7 +213,7 @@ IMAGE_BODY: dict[str, Any] = {
         "content": {
             **{
                 kind: {"schema": {"type": "string", "format": "binary"}}
-                for kind in ("image/png", "image/jpeg", "image/webp", "image/bmp", "application/octet-stream")
+                for kind in RAW_TYPES
             },
             "multipart/form-data": {
                 "schema": {

@@ -18,6 +18,7 @@ from torch import Tensor, nn
 from tqdm import tqdm
 
 from advattacks import ATTACKS
+
 from .models import INPUT_SHAPE
 from .runs import record_timing
 

@@ -9,7 +9,6 @@ size, IDX magic number and sha256 before torchvision ever reads them.
 from __future__ import annotations
 
 import gzip
-import hashlib
 import shutil
 import subprocess
 import tempfile
@@ -21,6 +20,7 @@ from PIL import Image
 from torch.utils.data import TensorDataset
 from torchvision import datasets
 
+from .artifacts import sha256
 from .models import INPUT_SHAPE
 
 # One description of the preprocessing, recorded verbatim in every manifest and
@@ -98,14 +98,6 @@ def raw_dir(root: Path, dataset: str) -> Path:
     return Path(root) / DATASETS[dataset].folder / "raw"
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def verify(root: Path, dataset: str) -> None:
     """Raise DataError naming the first missing or corrupt file, and the fix."""
     spec = DATASETS[dataset]
@@ -121,7 +113,7 @@ def verify(root: Path, dataset: str) -> None:
             magic = int.from_bytes(fh.read(4), "big")
         if magic != f.magic:
             raise DataError(f"{path} has IDX magic {magic}, expected {f.magic}; {fix}")
-        if _sha256(path) != f.sha256:
+        if sha256(path) != f.sha256:
             raise DataError(f"{path} fails its sha256 check (corrupt or not {dataset}); {fix}")
 
 

@@ -19,7 +19,7 @@ import torch
 
 from . import data, figures, report
 from .advsets import AttackSpec, cached
-from .export import sha256
+from .artifacts import load_artifacts
 from .jit import load
 from .runs import pick_device, predict, run_dir
 from .stats import rate
@@ -36,15 +36,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed of the purifiers' latent noise")
     p.add_argument("--latency-only", action="store_true",
                    help="re-measure only the latency (e.g. on a quiet machine) and keep the other metrics")
-
-
-def load_artifacts(folder: Path, device) -> tuple[dict, dict]:
-    """(manifest, {model name: TorchScript module}) after checking every file's sha256."""
-    manifest = json.loads((folder / "manifest.json").read_text())
-    for name, entry in manifest["files"].items():
-        if sha256(folder / name) != entry["sha256"]:
-            raise RuntimeError(f"{folder / name}: sha256 differs from the manifest; re-run export")
-    return manifest, {name: load(folder / m["file"], device) for name, m in manifest["models"].items()}
 
 
 class Evaluator:

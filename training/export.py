@@ -8,7 +8,6 @@ detector threshold and (after ``evaluate``) the measured metrics.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import io
 import json
 import logging
@@ -19,6 +18,7 @@ import torch
 import torchvision
 
 from . import data
+from .artifacts import sha256
 from .jit import freeze, load, quiet_jit
 from .models import INPUT_SHAPE, count_parameters
 from .runs import load_checkpoint, pick_device, predict, run_dir
@@ -32,10 +32,6 @@ CHECKPOINTS = {CLASSIFIER: "classifier.ckpt", DEFAULT_PURIFIER: "autoencoder.ckp
                "autoencoder-fgsm": "autoencoder-fgsm.ckpt", "autoencoder-pgd": "autoencoder-pgd.ckpt"}
 DETECTOR_QUANTILE = 0.99  # reconstruction-error threshold: 1% of clean validation images exceed it
 SAMPLES = 32  # test images bundled as PNG for the demo, the load test and the e2e tests
-
-
-def sha256(path: Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def check_round_trip(eager: torch.nn.Module, path: Path, atol: float = 1e-5) -> float:

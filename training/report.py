@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from .markdown import table_lines
+
 # The paper's table (PAPER.md): attack -> dataset -> (no defense, defended).
 PAPER = {
     "fgsm-0.6": {"mnist": (0.2648, 0.9209), "fashion-mnist": (0.1417, 0.7393)},
@@ -34,10 +36,6 @@ def _acc(entry: dict, ci: bool = True) -> str:
     return f"{text} [{entry['ci95'][0]:.3f}, {entry['ci95'][1]:.3f}]" if ci else text
 
 
-def _table(header: list[str], rows: list[list[str]]) -> list[str]:
-    return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)] + ["| " + " | ".join(r) + " |" for r in rows]
-
-
 def render(manifests: list[dict]) -> str:
     ds = [m["dataset"] for m in manifests]
     out = ["# Results", "",
@@ -60,13 +58,13 @@ def render(manifests: list[dict]) -> str:
             no_def, defended = paper[m["dataset"]]
             rows.append([attack.replace("-", " eps="), m["dataset"], f"{no_def:.4f}", _acc(t["undefended"]),
                          f"{defended:.4f}", _acc(t["autoencoder"]), _acc(t[PAPER_PURIFIER[attack]])])
-    out += _table(["attack", "dataset", "no defense (paper)", "no defense (ours)", "defended (paper)",
+    out += table_lines(["attack", "dataset", "no defense (paper)", "no defense (ours)", "defended (paper)",
                    "defended, default purifier", "defended, paper's purifier for this attack"], rows)
     out += ["", "## Clean and purified-clean accuracy", "",
             "Purified-clean is what most traffic to `/defended-classify` sees: clean test images through the "
             "purifier, then the classifier. The paper does not report it.", ""]
     names = [n for n in manifests[0]["metrics"]["clean"]]
-    out += _table(["dataset"] + names, [[m["dataset"]] + [_acc(m["metrics"]["clean"][n]) for n in names]
+    out += table_lines(["dataset"] + names, [[m["dataset"]] + [_acc(m["metrics"]["clean"][n]) for n in names]
                                         for m in manifests])
     out += ["", "## Choosing the default purifier (ablation on the validation split)", ""]
     for m in manifests:
@@ -75,7 +73,7 @@ def render(manifests: list[dict]) -> str:
             continue
         out += [f"**{m['dataset']}** (purified-clean target {sel['purified_clean_target']:.0%}). Rule: {sel['rule']}.",
                 ""]
-        out += _table(["latent", "sigma", "class weight", "epochs", "purified clean", "FGSM 0.6", "PGD 0.15", "chosen"],
+        out += table_lines(["latent", "sigma", "class weight", "epochs", "purified clean", "FGSM 0.6", "PGD 0.15", "chosen"],
                       [[str(c["latent_dim"]), str(c["noise_std"]), str(c.get("class_weight", 0.0)), str(c["epochs_run"]),
                         f"{c['val']['purified_clean']:.4f}", f"{c['val']['fgsm-0.6']:.4f}",
                         f"{c['val']['pgd-0.15']:.4f}", "yes" if c["checkpoint"] == sel["chosen"] else ""]
@@ -88,13 +86,13 @@ def render(manifests: list[dict]) -> str:
         for attack, block in m["metrics"]["sweep"].items():
             series = list(next(iter(block["points"].values())))
             out += ["", f"{m['dataset']}, {attack.upper()} (n={block['n']}):", ""]
-            out += _table(["eps"] + series, [[e] + [_acc(p[s], ci=False) for s in series]
+            out += table_lines(["eps"] + series, [[e] + [_acc(p[s], ci=False) for s in series]
                                              for e, p in block["points"].items()])
         out.append("")
     out += ["## Detection signal (`suspected_adversarial`)", "",
             "Flagged when the defended and undefended labels differ, or the default purifier's reconstruction "
             "MSE exceeds a threshold calibrated on clean validation images (recorded in the manifest).", ""]
-    out += _table(["dataset", "MSE threshold", "false positives (clean test)"]
+    out += table_lines(["dataset", "MSE threshold", "false positives (clean test)"]
                   + [f"detected, {a}" for a in PAPER],
                   [[m["dataset"], f"{m['metrics']['detector']['threshold']:.4f}",
                     _acc(m["metrics"]["detector"]["false_positive_rate_clean"])]
@@ -106,13 +104,13 @@ def render(manifests: list[dict]) -> str:
             "The paper's 0.008 s per image is the amortized time at batch 64 on a Tesla T4 GPU. Re-measure on a "
             "quiet machine with `python -m training evaluate --dataset <d> --threads 1 --latency-only`; over HTTP, "
             "see [performance.md](performance.md).", ""]
-    out += _table(["dataset", "device", "threads", "batch 64, ms per image", "batch 1 p50 ms", "batch 1 p95 ms",
+    out += table_lines(["dataset", "device", "threads", "batch 64, ms per image", "batch 1 p50 ms", "batch 1 p95 ms",
                    "load average while measured"],
                   [[m["dataset"], lat["device"], str(lat["threads"]), f"{lat['batch64_ms_per_image']:.3f}",
                     f"{lat['batch1_p50_ms']:.2f}", f"{lat['batch1_p95_ms']:.2f}", str(lat.get("load_average_1m", "n/a"))]
                    for m in manifests for lat in m["metrics"]["latency"]])
     out += ["", "## Training wall time", ""]
-    out += _table(["dataset", "step", "seconds"], [[m["dataset"], step, f"{s:.0f}"] for m in manifests
+    out += table_lines(["dataset", "step", "seconds"], [[m["dataset"], step, f"{s:.0f}"] for m in manifests
                                                    for step, s in m["training_wall_time_s"].items()])
     out += ["", "## Departures from the paper", "", DEPARTURES, ""]
     return "\n".join(out)

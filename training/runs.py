@@ -13,7 +13,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from .models import AutoencoderConfig, ConvAutoencoder, VGG16, VGGConfig
+from .models import VGG16, AutoencoderConfig, ConvAutoencoder, VGGConfig
 
 MODEL_KINDS = {"vgg16": (VGG16, VGGConfig), "autoencoder": (ConvAutoencoder, AutoencoderConfig)}
 

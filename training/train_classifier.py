@@ -16,8 +16,16 @@ from torch.utils.data import DataLoader
 
 from . import data
 from .models import VGG16, VGGConfig, count_parameters
-from .runs import (load_checkpoint, pick_device, predict, run_dir, save_checkpoint, seed_everything, timed,
-                   train_epoch)
+from .runs import (
+    load_checkpoint,
+    pick_device,
+    predict,
+    run_dir,
+    save_checkpoint,
+    seed_everything,
+    timed,
+    train_epoch,
+)
 
 log = logging.getLogger(__name__)
 DEFAULT_EPOCHS = {"mnist": 5, "fashion-mnist": 8}

@@ -23,8 +23,16 @@ from torch.utils.data import DataLoader, TensorDataset
 from . import data
 from .advsets import AttackSpec, cached
 from .models import AutoencoderConfig, ConvAutoencoder
-from .runs import (load_checkpoint, pick_device, predict, run_dir, save_checkpoint, seed_everything, timed,
-                   train_epoch)
+from .runs import (
+    load_checkpoint,
+    pick_device,
+    predict,
+    run_dir,
+    save_checkpoint,
+    seed_everything,
+    timed,
+    train_epoch,
+)
 
 log = logging.getLogger(__name__)
 

@@ -2,14 +2,13 @@
 
 import base64
 import json
-import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from loadtest.server import Server, free_port, running
+from loadtest.server import Server, free_port, running, service_env
 
 
 def _raw_png(png: bytes) -> tuple[bytes, str]:
@@ -43,13 +42,7 @@ class Engine:
     @contextmanager
     def start(self, log: Path, dataset: str) -> Iterator[Server]:
         port = free_port()
-        env = {
-            **os.environ,
-            "PURIFIER_PORT": str(port),
-            "PURIFIER_LOG_LEVEL": "warning",
-            "PURIFIER_DEFAULT_DATASET": dataset,
-            **{f"PURIFIER_{key.upper()}": value for key, value in self.settings.items()},
-        }
+        env = service_env(port, default_dataset=dataset, **self.settings)
         command = [sys.executable, "-m", self.module, *self.args]
         with running(command, log, port=port, ready_path=self.ready_path, env=env) as server:
             yield server

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from loadtest.bench import analysis, plots, prose
 from service.config import REPO_ROOT
+from training.markdown import table
 
 DOC = REPO_ROOT / "docs" / "performance.md"
 FIGURES = REPO_ROOT / "docs" / "figures"
@@ -19,11 +20,6 @@ THROUGHPUT_PNG, CDF_PNG = "perf-throughput.png", "perf-latency-cdf.png"
 
 def _f(value: float | None, spec: str = ".2f") -> str:
     return "–" if value is None else f"{value:{spec}}"
-
-
-def _table(header: list[str], rows: list[list[str]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows])
 
 
 def command(summary: dict) -> str:
@@ -68,7 +64,7 @@ def machine_table(summary: dict) -> str:
         ],
         ["CPU used by other processes during the load windows", busy],
     ]
-    return _table(["", ""], rows)
+    return table(["", ""], rows)
 
 
 def side_by_side(summary: dict) -> str:
@@ -104,7 +100,7 @@ def side_by_side(summary: dict) -> str:
         "others' cores",
         "non-200",
     ]
-    return _table(header, rows)
+    return table(header, rows)
 
 
 def inprocess_table(summary: dict) -> str:
@@ -119,7 +115,7 @@ def inprocess_table(summary: dict) -> str:
         ]
         for name, s in summary["inprocess"].items()
     ]
-    return _table(["what", "batch", "p50 ms", "p95 ms", "per image ms (p50 / batch)", "runs"], rows)
+    return table(["what", "batch", "p50 ms", "p95 ms", "per image ms (p50 / batch)", "runs"], rows)
 
 
 def profile_section(summary: dict) -> str:
@@ -144,7 +140,7 @@ def profile_section(summary: dict) -> str:
             f"py-spy on **{key}** at concurrency {p['concurrency']}, warm-up and window: how busy each thread was "
             "(non-idle samples over the whole time), and where its samples fell. A thread near 100 % is the "
             "bottleneck; two threads well below it, with the machine's other load beside them, mean the process "
-            "got no more CPU.\n\n" + _table(["thread", "busy", "inclusive (of its samples)", "top self frames"], rows)
+            "got no more CPU.\n\n" + table(["thread", "busy", "inclusive (of its samples)", "top self frames"], rows)
         )
     return "\n\n".join(parts)
 
@@ -162,14 +158,14 @@ def markdown(summary: dict, figures: str) -> str:
                 prose.header(command(summary)),
                 "## Machine and load\n\n" + machine_table(summary),
                 "## Targets (from issue 4)\n\n"
-                + _table(["target", "goal", "measured", ""], target_rows)
+                + table(["target", "goal", "measured", ""], target_rows)
                 + "\n\n"
                 + prose.load_note(summary, _others(summary)),
                 "## Side by side: `/defended-classify`\n\n" + prose.ENGINES + "\n\n" + side_by_side(summary),
-                "## Ratios\n\n" + _table(["ratio", "value"], [[k, _f(v, ".2f")] for k, v in ratios.items()]),
+                "## Ratios\n\n" + table(["ratio", "value"], [[k, _f(v, ".2f")] for k, v in ratios.items()]),
                 "## In-process model time (no HTTP)\n\n" + prose.INPROCESS + "\n\n" + inprocess_table(summary),
                 f"## Figures\n\n![throughput]({figures}/{THROUGHPUT_PNG})\n\n![latency CDF]({figures}/{CDF_PNG})",
-                "## What bounds it\n\n" + prose.bounds(summary, _table) + "\n\n" + profile_section(summary),
+                "## What bounds it\n\n" + prose.bounds(summary, table) + "\n\n" + profile_section(summary),
                 prose.levers(summary),
                 prose.METHOD,
                 prose.LOCUST,

@@ -22,6 +22,7 @@ from loadtest.samples import Sample, load_samples
 from loadtest.server import Server
 from loadtest.stats import quantile_curve, summarize
 from service.config import Settings
+from service.inference import Defend
 
 logger = logging.getLogger(__name__)
 
@@ -59,7 +60,9 @@ def check_answers(server: Server, engine: Engine, dataset: str, samples: list[Sa
     return {"samples": len(samples), "accuracy": correct / len(samples)}
 
 
-_BATCH_SIZE = re.compile(r'^purifier_batch_size_(sum|count)\{batcher="[^"]*/defend:[^"]*"\} (\S+)$', re.MULTILINE)
+_BATCH_SIZE = re.compile(
+    rf'^purifier_batch_size_(sum|count)\{{batcher="[^"]*/{Defend.kind}:[^"]*"\}} (\S+)$', re.MULTILINE
+)
 
 
 def defend_batches(server: Server) -> Counter:

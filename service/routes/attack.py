@@ -6,7 +6,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
 
 from service.attacking import Attacks, AttackSpec, encode_attacked
-from service.deps import ApiKey, ImagesDep, ServedDep
+from service.deps import ApiKey, ImagesDep, ServedDep, runtime_of
 from service.errors import NotReady
 from service.images import encode_png
 from service.schemas import ERROR_RESPONSES, IMAGE_BODY, AttackQuery, AttackResponse
@@ -15,7 +15,7 @@ router = APIRouter(prefix="/attack", tags=["models"], dependencies=[ApiKey])
 
 
 async def get_attacks(request: Request) -> Attacks:
-    attacks = getattr(request.app.state, "attacks", None)
+    attacks = runtime_of(request).attacks
     if attacks is None:
         raise NotReady("the attack models are not loaded yet")
     return attacks

@@ -1,10 +1,8 @@
-"""POST /defended-classify: purify, then classify; flag suspected adversarial inputs."""
+"""POST /defended-classify: a pipeline (purify, then classify); flag suspected adversarial inputs."""
 
 from fastapi import APIRouter
 
-from service.deps import ApiKey, ImagesDep, PurifierDep, ServedDep
-from service.inference import encode_defended
-from service.routes.common import answer
+from service.deps import ApiKey, DefendDep, ImagesDep
 from service.schemas import ERROR_RESPONSES, IMAGE_BODY, DefendedResponse
 
 router = APIRouter(prefix="/defended-classify", tags=["models"], dependencies=[ApiKey])
@@ -15,13 +13,7 @@ router = APIRouter(prefix="/defended-classify", tags=["models"], dependencies=[A
     response_model=DefendedResponse | list[DefendedResponse],
     responses=ERROR_RESPONSES,
     openapi_extra=IMAGE_BODY,
-    summary="Purify with the autoencoder, then classify; compare with the undefended prediction",
+    summary="Run a pipeline (?pipeline=, default: the manifest's) and compare with the undefended prediction",
 )
-async def defended_classify(
-    served: ServedDep, purifier: PurifierDep, images: ImagesDep
-) -> DefendedResponse | list[DefendedResponse]:
-    manifest = served.artifacts.manifest
-    model = served.artifacts.model_id(manifest.classifier)
-    return await answer(
-        served, images, f"defend:{purifier}", lambda r, ms: encode_defended(r, manifest.class_names, model, ms)
-    )
+async def defended_classify(defend: DefendDep, images: ImagesDep) -> DefendedResponse | list[DefendedResponse]:
+    return await defend.answer(images.tensors, images.is_batch)

@@ -2,8 +2,9 @@
 
 from fastapi import APIRouter, Request
 
+from service.deps import runtime_of
 from service.errors import NotReady
-from service.schemas import DatasetInfo, ErrorResponse, ModelsResponse, Status
+from service.schemas import DatasetInfo, ErrorResponse, ModelsResponse, PipelineInfo, Status
 
 router = APIRouter(tags=["operations"])
 
@@ -15,7 +16,7 @@ async def healthz() -> Status:
 
 @router.get("/readyz", response_model=Status, responses={503: {"model": ErrorResponse, "description": "not ready"}}, summary="Readiness")
 async def readyz(request: Request) -> Status:
-    if not getattr(request.app.state, "ready", False):
+    if not runtime_of(request).ready:
         raise NotReady("artifacts are not loaded, verified and warmed up yet")
     return Status(status="ready")
 
@@ -23,13 +24,24 @@ async def readyz(request: Request) -> Status:
 @router.get("/models", response_model=ModelsResponse, summary="Served models: metrics, sha256, device")
 async def models(request: Request) -> ModelsResponse:
     datasets = {}
-    for name, served in getattr(request.app.state, "served", {}).items():
+    for name, served in runtime_of(request).served.items():
         manifest = served.artifacts.manifest
+        pipelines = {
+            pipeline: PipelineInfo(
+                purifier=manifest.model_name(entry.purifier),
+                classifier=manifest.model_name(entry.classifier),
+                metrics=entry.model_extra.get("metrics", {}),
+            )
+            for pipeline, entry in manifest.pipelines.items()
+        }
         datasets[name] = DatasetInfo(
             device=str(served.artifacts.device),
             classifier=manifest.classifier,
+            classifiers=sorted(served.artifacts.classifiers),
             default_purifier=manifest.default_purifier,
             purifiers=sorted(served.artifacts.purifiers),
+            default_pipeline=manifest.default_pipeline,
+            pipelines=pipelines,
             class_names=manifest.class_names,
             input_shape=manifest.input_shape,
             detector_thresholds=served.model.thresholds,

@@ -4,10 +4,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Response
 
-from service.deps import ApiKey, ImagesDep, PurifierDep, ServedDep
+from service.deps import ApiKey, ImagesDep, PurifyDep
 from service.images import encode_png
-from service.inference import encode_purified
-from service.routes.common import answer
 from service.schemas import ERROR_RESPONSES, IMAGE_BODY, PurifyResponse
 
 router = APIRouter(prefix="/purify", tags=["models"], dependencies=[ApiKey])
@@ -18,15 +16,13 @@ router = APIRouter(prefix="/purify", tags=["models"], dependencies=[ApiKey])
     response_model=PurifyResponse | list[PurifyResponse],
     responses={**ERROR_RESPONSES, 200: {"content": {"image/png": {}}, "description": "the purified image"}},
     openapi_extra=IMAGE_BODY,
-    summary="Purify an image with the dataset's default autoencoder (or ?purifier=autoencoder-fgsm|autoencoder-pgd)",
+    summary="Purify an image with the dataset's default purifier (or ?purifier=, as listed by GET /models)",
 )
 async def purify(
-    served: ServedDep, purifier: PurifierDep, images: ImagesDep, accept: Annotated[str, Header()] = "image/png"
+    purify: PurifyDep, images: ImagesDep, accept: Annotated[str, Header()] = "image/png"
 ) -> Response | PurifyResponse | list[PurifyResponse]:
-    operation = f"purify:{purifier}"
     if not images.is_batch and "application/json" not in accept:
-        return await answer(
-            served, images, operation, lambda r, ms: Response(encode_png(r.image), media_type="image/png")
+        return await purify.answer(
+            images.tensors, False, lambda r, ms: Response(encode_png(r.image), media_type="image/png")
         )
-    model = served.artifacts.model_id(purifier)
-    return await answer(served, images, operation, lambda r, ms: encode_purified(r, model, ms))
+    return await purify.answer(images.tensors, images.is_batch)

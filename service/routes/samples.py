@@ -4,7 +4,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, Response
 
-from service.deps import ServedDep
+from service.deps import ServedDep, runtime_of
 from service.errors import NotFound
 from service.samples import Sample
 from service.schemas import ERROR_RESPONSES, ErrorResponse, SamplesResponse
@@ -14,7 +14,7 @@ router = APIRouter(prefix="/samples", tags=["demo"])
 
 
 async def get_samples(request: Request, served: ServedDep) -> list[Sample]:
-    return request.app.state.samples[served.artifacts.dataset]
+    return runtime_of(request).samples[served.artifacts.dataset]
 
 
 SamplesDep = Annotated[list[Sample], Depends(get_samples)]

@@ -1,22 +1,9 @@
 """docs/deploy.md's configuration table lists every setting of service/config.py with its real default."""
 
-import json
 import re
-from pathlib import Path
-from typing import Any
 
-from service.config import REPO_ROOT, Settings
-
-DEPLOY_DOC = REPO_ROOT / "docs" / "deploy.md"
-
-
-def documented_default(value: Any) -> str:
-    """A default as the table writes it: paths relative to the repo, lists as the JSON the variable takes."""
-    if isinstance(value, Path):
-        return f"<repo>/{value.relative_to(REPO_ROOT)}"
-    if isinstance(value, str):
-        return value
-    return json.dumps(list(value) if isinstance(value, tuple) else value)
+from service.config import Settings
+from service.settings_doc import DEPLOY_DOC, documented_default, table
 
 
 def expected_rows() -> dict[str, str]:
@@ -43,6 +30,11 @@ def test_configuration_table_matches_settings() -> None:
     missing = "\n".join(f"| `{name}` | `{default}` | ... |" for name, default in expected.items() if name not in rows)
     assert not missing, f"docs/deploy.md lacks rows for these settings:\n{missing}"
     assert rows == expected
+
+
+def test_configuration_table_is_the_settings_descriptions() -> None:
+    assert table() in DEPLOY_DOC.read_text(), "run python -m service.settings_doc"
+    assert all(field.description and "\n" not in field.description for field in Settings.model_fields.values())
 
 
 def test_a_wrong_default_is_caught() -> None:

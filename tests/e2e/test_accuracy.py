@@ -16,9 +16,9 @@ from collections.abc import Callable
 import numpy as np
 import pytest
 
-from service.client import PurifierClient
 from tests.e2e.conftest import REAL_ARTIFACTS, real_datasets
 from tests.e2e.testset import fgsm, load_classifier, load_examples, tensor_png
+from tests.support.client import PurifierClient
 
 logger = logging.getLogger(__name__)
 N_IMAGES, STRIDE = 200, 50

@@ -4,8 +4,8 @@ import base64
 
 import pytest
 
-from service.client import HEALTH, PurifierClient, ServiceHTTPError, raw_call
 from tests.service.tiny_artifacts import bomb_png, brightness_png
+from tests.support.client import HEALTH, PurifierClient, ServiceHTTPError, raw_call
 
 KEY = "e2e-key"
 

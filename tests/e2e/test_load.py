@@ -4,9 +4,10 @@ import asyncio
 import re
 import time
 
-from service.client import AsyncPurifierClient, PurifierClient, ServiceHTTPError
+from service.inference import Defend, metric_label
 from tests.e2e.conftest import REAL_ARTIFACTS
 from tests.service.tiny_artifacts import brightness_png
+from tests.support.client import AsyncPurifierClient, PurifierClient, ServiceHTTPError
 
 
 def _batches(metrics: str, batcher: str) -> tuple[float, float]:
@@ -31,7 +32,7 @@ def test_200_concurrent_requests_are_batched_and_all_correct(tiny_server: str) -
     results = asyncio.run(main())
     assert [r.label for r in results] == levels
     with PurifierClient(tiny_server, api_key="e2e-key") as client:
-        ones, total = _batches(client.metrics(), "mnist/defend:autoencoder")
+        ones, total = _batches(client.metrics(), metric_label("mnist", Defend.kind, "autoencoder"))
     assert total > ones, "no batch larger than 1"
 
 

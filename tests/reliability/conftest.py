@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from service.client import HEALTH, PurifierClient
+from tests.support.client import HEALTH, PurifierClient
 from tests.e2e.conftest import serve
 from tests.reliability import hostile
 from tests.reliability.poisoned import write_poisoned_artifacts

@@ -15,7 +15,8 @@ from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
 from service.app import create_app
-from service.config import DATASETS, PURIFIERS, REPO_ROOT, Settings
+from service.artifacts import read_manifest
+from service.config import DATASETS, REPO_ROOT, Settings
 from tests.e2e.conftest import free_port
 from tests.reliability import rawhttp
 from tests.reliability.conftest import KEY, Server
@@ -73,7 +74,12 @@ def test_a_malformed_key_setting_fails_start_up_without_echoing_the_key() -> Non
 def test_dataset_and_purifier_parameters_are_enums(hostile_server: Server) -> None:
     with hostile_server.client() as client:
         schema = client.get("/openapi.json").json()
-    expected = {"dataset": set(DATASETS), "purifier": set(PURIFIERS)}
+    manifests = [read_manifest(REPO_ROOT / "artifacts" / dataset) for dataset in DATASETS]
+    expected = {
+        "dataset": set(DATASETS),
+        "purifier": {name for manifest in manifests for name in manifest.names("purifier")},
+        "pipeline": {name for manifest in manifests for name in manifest.pipelines},
+    }
     seen = set()
     for path, operations in schema["paths"].items():
         for operation in operations.values():
@@ -122,7 +128,7 @@ def test_cors_allows_exactly_the_configured_origins(cors_client: TestClient) -> 
 
 def test_a_request_over_its_time_limit_gets_a_json_504_and_the_next_one_succeeds(settings: Settings) -> None:
     with TestClient(create_app(settings.model_copy(update={"request_timeout_s": 0.2}))) as client:
-        batcher = client.app.state.served["mnist"].batchers["classify"]
+        batcher = client.app.state.runtime.served["mnist"].classify.batcher
         predict = batcher._predict
         batcher._predict = lambda items: time.sleep(0.6) or predict(items)
         response = client.post("/classify", content=encode(gray(5)), headers=PNG)

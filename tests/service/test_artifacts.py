@@ -95,7 +95,7 @@ def test_a_broken_artifact_stops_start_up_with_one_clear_line(copy: Path, caplog
         pass
     lines = [r.getMessage() for r in caplog.records if r.name == "service.app"]
     assert len(lines) == 1 and "fashion-mnist/autoencoder-pgd.pt" in lines[0]
-    assert not app.state.ready
+    assert not app.state.runtime.ready
 
 
 def test_auto_device_is_cuda_only_when_available() -> None:

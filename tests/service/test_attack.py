@@ -132,7 +132,7 @@ def test_every_attack_the_schema_offers_is_a_shared_attack() -> None:
 def test_beyond_the_concurrency_limit_503_while_inference_goes_on(client: TestClient, monkeypatch) -> None:
     """An attack held mid-run fills the one slot; the next gets 503 at once, /classify still answers."""
     entered, release = threading.Event(), threading.Event()
-    model = client.app.state.attacks.models["mnist"]
+    model = client.app.state.runtime.attacks.models["mnist"]
     attack = model.attack
 
     def held(*args):
@@ -141,7 +141,7 @@ def test_beyond_the_concurrency_limit_503_while_inference_goes_on(client: TestCl
         return attack(*args)
 
     monkeypatch.setattr(model, "attack", held)
-    assert client.app.state.attacks.pool.limit == 1
+    assert client.app.state.runtime.attacks.pool.limit == 1
     with ThreadPoolExecutor(max_workers=1) as thread:
         first = thread.submit(client.post, "/attack", content=brightness_png(5), headers=JSON)
         assert entered.wait(30)

@@ -132,7 +132,7 @@ def test_api_keys(settings: Settings) -> None:
 
 def test_unexpected_errors_are_a_logged_json_500(settings: Settings) -> None:
     with TestClient(create_app(settings), raise_server_exceptions=False) as client:
-        client.app.state.served["mnist"].batchers["classify"]._predict = lambda items: 1 / 0
+        client.app.state.runtime.served["mnist"].classify.batcher._predict = lambda items: 1 / 0
         response = client.post("/classify", content=brightness_png(1), headers=PNG)
         assert response.status_code == 500
         assert response.json() == {"error": "internal_error", "detail": "internal server error"}

@@ -37,6 +37,17 @@ class BrightnessClassifier(nn.Module):
         return -10.0 * (mean - torch.arange(10, dtype=x.dtype, device=x.device)) ** 2
 
 
+class MirrorClassifier(nn.Module):
+    """Labels ``9 - level``: a second classifier that tests can tell from the first."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.inner = BrightnessClassifier()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.inner(1.0 - x)
+
+
 class NoisyIdentity(nn.Module):
     def __init__(self, noise: float = 0.01) -> None:
         super().__init__()
@@ -72,8 +83,16 @@ def _entry(path: Path) -> dict:
     return {"sha256": hashlib.sha256(data).hexdigest(), "size": len(data)}
 
 
-def write_dataset(folder: Path, dataset: str, work: int = 0) -> Path:
-    """One complete ``artifacts/<dataset>/`` folder in the format of ``training/export.py``."""
+# What write_dataset(pipelines=True) adds: a second classifier and pipelines that use it.
+PIPELINES = {
+    "mirror": {"purifier": None, "classifier": "mirror.pt", "metrics": {"clean_accuracy": 0.5}},
+    "autoencoder+mirror": {"purifier": "autoencoder.pt", "classifier": "mirror.pt"},
+}
+
+
+def write_dataset(folder: Path, dataset: str, work: int = 0, pipelines: bool = False) -> Path:
+    """One complete ``artifacts/<dataset>/`` folder in the format of ``training/export.py``; with ``pipelines``,
+    also a ``mirror`` classifier, the ``PIPELINES`` and ``autoencoder+mirror`` as the default pipeline."""
     (folder / "samples").mkdir(parents=True)
     _save(BrightnessClassifier(work), folder / "classifier.pt")
     for name in PURIFIERS:
@@ -87,6 +106,9 @@ def write_dataset(folder: Path, dataset: str, work: int = 0) -> Path:
     for name in PURIFIERS:
         models[name] = {"file": f"{name}.pt", "architecture": "ConvAutoencoder", "config": {}, "parameters": 0}
     models["autoencoder"]["detector"] = {"reconstruction_mse_threshold": THRESHOLD, "quantile": 0.99}
+    if pipelines:
+        _save(MirrorClassifier(), folder / "mirror.pt")
+        models["mirror"] = {"file": "mirror.pt", "architecture": "VGG16", "kind": "classifier", "parameters": 0}
     files = [m["file"] for m in models.values()] + [s["file"] for s in samples]
     manifest = {
         "format_version": 1,
@@ -103,6 +125,8 @@ def write_dataset(folder: Path, dataset: str, work: int = 0) -> Path:
         "versions": {"torch": torch.__version__},
         "metrics": {"clean_accuracy": 1.0},
     }
+    if pipelines:
+        manifest |= {"pipelines": PIPELINES, "default_pipeline": "autoencoder+mirror"}
     (folder / "manifest.json").write_text(json.dumps(manifest, indent=1))
     return folder
 

@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from training import export
+from training.artifacts import sha256
 from training.jit import freeze, load, quiet_jit
 from training.models import AutoencoderConfig, ConvAutoencoder, VGG16, VGGConfig
 from training.runs import save_checkpoint
@@ -51,7 +52,7 @@ def test_export_writes_a_self_describing_manifest(tmp_path):
     assert manifest["models"]["classifier"]["config"]["width"] == 0.125
     assert manifest["models"]["autoencoder"]["detector"]["reconstruction_mse_threshold"] > 0
     for name, entry in manifest["files"].items():
-        assert export.sha256(folder / name) == entry["sha256"]
+        assert sha256(folder / name) == entry["sha256"]
         assert (folder / name).stat().st_size == entry["size"]
     assert len(manifest["samples"]) == export.SAMPLES
 
@@ -63,5 +64,5 @@ def test_committed_manifest_matches_its_files(dataset):
     on_disk = {str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file() and p.name != "manifest.json"}
     assert on_disk == set(manifest["files"])
     for name, entry in manifest["files"].items():
-        assert export.sha256(folder / name) == entry["sha256"], name
+        assert sha256(folder / name) == entry["sha256"], name
     assert manifest["metrics"]["table"], "evaluate has not been run on the committed artifacts"

@@ -6,8 +6,8 @@ import subprocess
 import sys
 
 from training.models import VGG16, VGGConfig
-from training.robust_cells import WORST_CASE_ATTACKS, Cells
-from training.robust_report import PENDING, render
+from training.robustness.results import WORST_CASE_ATTACKS, Cells
+from training.robustness.report import PENDING, render
 from training.runs import save_checkpoint
 
 from .conftest import DATA_ROOT, REPO

@@ -16,9 +16,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .evaluate import load_artifacts
-from .models import NUM_CLASSES
-from .runs import load_checkpoint, predict
+from ..artifacts import load_artifacts
+from ..models import NUM_CLASSES
+from ..runs import load_checkpoint, predict
 
 PAPER_PURIFIER = "autoencoder-pgd"  # the paper's PGD purifier (10-d latent, PGD eps=0.3 training)
 DEFAULT_PURIFIER = "autoencoder"  # what the service ships

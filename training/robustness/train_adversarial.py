@@ -21,11 +21,21 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
 from advattacks import FGSMRS, PGD
-from . import data
-from .export import sha256
-from .jit import load
-from .models import VGG16, VGGConfig
-from .runs import load_checkpoint, pick_device, predict, run_dir, save_checkpoint, seed_everything, timed, train_epoch
+
+from .. import data
+from ..artifacts import sha256
+from ..jit import load
+from ..models import VGG16, VGGConfig
+from ..runs import (
+    load_checkpoint,
+    pick_device,
+    predict,
+    run_dir,
+    save_checkpoint,
+    seed_everything,
+    timed,
+    train_epoch,
+)
 
 log = logging.getLogger(__name__)
 TRAIN_EPS = {"mnist": 0.3, "fashion-mnist": 0.1}  # the usual l-inf budgets of each dataset's literature

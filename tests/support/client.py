@@ -1,4 +1,4 @@
-"""A small typed client over httpx, sync and async, for tests and the load test.
+"""A small typed client over httpx, sync and async, for the tests that talk to a real server.
 
 >>> with PurifierClient("http://127.0.0.1:8000") as client:
 ...     client.classify(open("artifacts/mnist/samples/000.png", "rb").read()).label
@@ -12,7 +12,12 @@ from typing import Any, Self
 import httpx
 from pydantic import BaseModel
 
-from service.schemas import ClassifyResponse, DefendedResponse, ModelsResponse, PurifyResponse
+from service.schemas import (
+    ClassifyResponse,
+    DefendedResponse,
+    ModelsResponse,
+    PurifyResponse,
+)
 
 Images = bytes | list[bytes]
 
@@ -67,8 +72,10 @@ def classify_call(images: Images, dataset: str | None = None) -> Call:
     return _model_call("/classify", ClassifyResponse, images, {"dataset": dataset}, {})
 
 
-def defended_call(images: Images, dataset: str | None = None, purifier: str | None = None) -> Call:
-    params = {"dataset": dataset, "purifier": purifier}
+def defended_call(
+    images: Images, dataset: str | None = None, purifier: str | None = None, pipeline: str | None = None
+) -> Call:
+    params = {"dataset": dataset, "purifier": purifier, "pipeline": pipeline}
     return _model_call("/defended-classify", DefendedResponse, images, params, {})
 
 
@@ -120,9 +127,9 @@ class PurifierClient:
         return self.send(classify_call(images, dataset))
 
     def defended_classify(
-        self, images: Images, dataset: str | None = None, purifier: str | None = None
+        self, images: Images, dataset: str | None = None, purifier: str | None = None, pipeline: str | None = None
     ) -> DefendedResponse | list[DefendedResponse]:
-        return self.send(defended_call(images, dataset, purifier))
+        return self.send(defended_call(images, dataset, purifier, pipeline))
 
     def purify(
         self, images: Images, dataset: str | None = None, purifier: str | None = None, as_json: bool = False
@@ -155,9 +162,9 @@ class AsyncPurifierClient:
         return await self.send(classify_call(images, dataset))
 
     async def defended_classify(
-        self, images: Images, dataset: str | None = None, purifier: str | None = None
+        self, images: Images, dataset: str | None = None, purifier: str | None = None, pipeline: str | None = None
     ) -> DefendedResponse | list[DefendedResponse]:
-        return await self.send(defended_call(images, dataset, purifier))
+        return await self.send(defended_call(images, dataset, purifier, pipeline))
 
     async def purify(
         self, images: Images, dataset: str | None = None, purifier: str | None = None, as_json: bool = False

@@ -8,8 +8,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from . import robust_figures
-from .robust_cells import Cells
+from ..markdown import table_lines
+from . import figures
+from .results import Cells
 
 PENDING = "*pending*"
 # (column title, defense, attack for FGSM rows, attack for PGD rows); None = this column's clean row only
@@ -40,10 +41,6 @@ def _fmt(entry: dict | None, ci: bool = True) -> str:
     return f"{text} [{entry['ci95'][0]:.3f}, {entry['ci95'][1]:.3f}]" if ci else text
 
 
-def _table(header: list[str], rows: list[list[str]]) -> list[str]:
-    return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)] + ["| " + " | ".join(r) + " |" for r in rows]
-
-
 def main_table(cells: Cells) -> list[str]:
     clean = cells.result["clean"]
     rows = [["clean (n={:,})".format(clean["none"]["n"]) if "none" in clean else "clean"]
@@ -51,7 +48,7 @@ def main_table(cells: Cells) -> list[str]:
     for family, eps_list, idx in (("FGSM", cells.cfg["fgsm_eps"], 2), ("PGD", cells.cfg["pgd_eps"], 3)):
         for eps in eps_list:
             rows.append([f"{family} eps={eps}"] + [_fmt(cells.get(col[1], col[idx], eps)) for col in COLUMNS])
-    return _table(["attack"] + [c[0] for c in COLUMNS], rows)
+    return table_lines(["attack"] + [c[0] for c in COLUMNS], rows)
 
 
 def other_threats(cells: Cells) -> list[str]:
@@ -59,7 +56,7 @@ def other_threats(cells: Cells) -> list[str]:
     sur = cells.cfg["surrogate"]
     out = [f"**Transfer** (PGD-{cells.cfg['eot_steps']} with a random start, run to the end, on a surrogate trained "
            f"independently: width {sur['width']}, seed {sur['seed']}, {sur['epochs']} epochs; n={cells.cfg['n']}):", ""]
-    out += _table(["eps"] + names, [[str(e)] + [_fmt(cells.get(d, "transfer", e, k=1)) for d in names]
+    out += table_lines(["eps"] + names, [[str(e)] + [_fmt(cells.get(d, "transfer", e, k=1)) for d in names]
                                     for e in cells.cfg["pgd_eps"]])
     m = cells.cfg["check_n"]
     out += ["", f"**BPDA + EOT** beside full EOT-PGD on the same first {m} images (same steps, draws and restart):", ""]
@@ -68,17 +65,17 @@ def other_threats(cells: Cells) -> list[str]:
         for e in cells.cfg["pgd_eps"]:
             rows.append([d, str(e), _fmt(cells.get(d, "bpda", e, m)),
                          _fmt(cells.subset(cells.get(d, "eot-pgd", e), m))])
-    out += _table(["defense", "eps", "BPDA", "EOT-PGD"], rows)
+    out += table_lines(["defense", "eps", "BPDA", "EOT-PGD"], rows)
     out += ["", f"**Worst case per image** over every white-box, transfer and black-box attack run at that eps "
             f"(first {m} test images; the number of attacks in brackets). This, not any single column, is the "
             "robust accuracy:", ""]
-    out += _table(["eps"] + names, [[str(e)] + [(lambda w, k: f"{_fmt(w)} ({k})" if w else PENDING)(
+    out += table_lines(["eps"] + names, [[str(e)] + [(lambda w, k: f"{_fmt(w)} ({k})" if w else PENDING)(
         *cells.worst_case(d, e, m)) for d in names] for e in cells.cfg["pgd_eps"]])
     out += ["", f"**Square Attack** (black-box, {cells.cfg['square_queries']} queries per image, n={m}):", ""]
     square = [c for c in cells.all if c["attack"] == "square"]
     eps_sq = sorted({c["eps"] for c in square})
     names_sq = [d for d in names if any(c["defense"] == d for c in square)]
-    out += _table(["eps"] + names_sq, [[str(e)] + [_fmt(cells.get(d, "square", e, m, queries=cells.cfg["square_queries"]))
+    out += table_lines(["eps"] + names_sq, [[str(e)] + [_fmt(cells.get(d, "square", e, m, queries=cells.cfg["square_queries"]))
                                                    for d in names_sq] for e in eps_sq] or [[PENDING]])
     return out
 
@@ -87,7 +84,7 @@ def convergence(cells: Cells) -> list[str]:
     e, m, cfg = cells.cfg["convergence_eps"], cells.cfg["check_n"], cells.cfg
     out = [f"EOT-PGD at eps={e}, first {m} test images, 1 restart.", ""]
     steps = sorted({c["steps"] for c in cells.all if c["attack"] == "eot-pgd" and c["n"] == m} | {20, 50, 100, 200})
-    out += _table(["steps (k={})".format(cfg["eot_samples"])] + [str(s) for s in steps],
+    out += table_lines(["steps (k={})".format(cfg["eot_samples"])] + [str(s) for s in steps],
                   [[d] + [_fmt(cells.get(d, "eot-pgd", e, m, steps=s, k=cfg["eot_samples"], restarts=1))
                           for s in steps] for d in ("default", "finetuned")])
     out.append("")
@@ -102,9 +99,9 @@ def convergence(cells: Cells) -> list[str]:
                           "50-step number is not a converged bound for it; trust the worst case below)."))
     worst = [(d, *cells.worst_case(d, e, m)) for d in ("default", "finetuned")]
     out += ["", "Worst case over every attack run at this eps (per image: it must survive all of them):", ""]
-    out += _table(["defense", "attacks", "accuracy"], [[d, str(k), _fmt(w)] for d, w, k in worst])
+    out += table_lines(["defense", "attacks", "accuracy"], [[d, str(k), _fmt(w)] for d, w, k in worst])
     ks = sorted({c["k"] for c in cells.all if c["attack"] == "eot-pgd" and c["n"] == m} | {1, 4, 8, 16, 32})
-    out += [""] + _table(["EOT draws k ({} steps)".format(cfg["eot_steps"])] + [str(k) for k in ks],
+    out += [""] + table_lines(["EOT draws k ({} steps)".format(cfg["eot_steps"])] + [str(k) for k in ks],
                          [["default"] + [_fmt(cells.get("default", "eot-pgd", e, m, steps=cfg["eot_steps"], k=k,
                                                          restarts=1)) for k in ks]])
     by_k = [(k, c) for k in ks if (c := cells.get("default", "eot-pgd", e, m, steps=cfg["eot_steps"], k=k, restarts=1))]
@@ -141,14 +138,14 @@ def candidates(cells: Cells) -> tuple[list[str], dict]:
         rows.append([cells.result["defenses"][c], _fmt(clean[c]), f"{d_clean:+.3f}", f"{d_adv:+.3f}",
                      f"{d_strong:+.3f}" if d_strong is not None else PENDING if passed else "not run (fails the table)",
                      status])
-    out = _table(["candidate", "purified-clean accuracy", "clean change vs default", "mean EOT-PGD change",
+    out = table_lines(["candidate", "purified-clean accuracy", "clean change vs default", "mean EOT-PGD change",
                   f"worst-case change (eps={cells.cfg['convergence_eps']}, n={cells.cfg['check_n']})",
                   "verdict"], rows)
     det = cells.result.get("detector", {}).get("default")
     if det and det["auc"]:
         out += ["", f"**Reconstruction-error detector** (ROC AUC, clean vs EOT-PGD examples, n={det['n']} each; "
                 "the attack did not try to keep the error low, so this is an upper bound):", ""]
-        out += _table(["eps"] + list(det["auc"]), [["AUC"] + [f"{v:.3f}" for v in det["auc"].values()]])
+        out += table_lines(["eps"] + list(det["auc"]), [["AUC"] + [f"{v:.3f}" for v in det["auc"].values()]])
     return out, verdicts
 
 
@@ -286,7 +283,7 @@ def trained(result: dict) -> list[str]:
                      "" if metric is None else f"{metric:.3f} ({tc.get('selection', '')})",
                      f"{m['val_accuracy']:.3f}" if m.get("val_accuracy") is not None else "",
                      f"{m['seconds']:.0f}" if m.get("seconds") else ""])
-    return _table(["checkpoint", "width", "recipe", "epoch kept", "validation selection metric",
+    return table_lines(["checkpoint", "width", "recipe", "epoch kept", "validation selection metric",
                    "validation accuracy (clean)", "train seconds"], rows)
 
 
@@ -306,11 +303,11 @@ def cost(result: dict) -> list[str]:
     return ["Wall seconds on a 2-core CPU shared with other jobs, with `--threads` 1 or 2 (not recorded per cell; "
             "the runs of the last stages used 2, some paused while benchmarks ran) (attacks: summed over cached chunks; "
             "the majority vote reuses the default purifier's examples).", ""] + \
-        _table(["defense", "attack or model", "eps", "n", "steps", "k", "seconds"], rows)
+        table_lines(["defense", "attack or model", "eps", "n", "steps", "k", "seconds"], rows)
 
 
 def write(docs: Path) -> None:
     results = [json.loads(p.read_text()) for p in sorted((Path(docs) / "robustness").glob("*.json"))]
     for r in results:
-        robust_figures.accuracy_vs_eps(r, Path(docs) / "figures" / f"robustness-{r['dataset']}.png")
+        figures.accuracy_vs_eps(r, Path(docs) / "figures" / f"robustness-{r['dataset']}.png")
     (Path(docs) / "robustness.md").write_text(render(results))

@@ -1,11 +1,9 @@
-"""The pieces of ``robustness``: threats, chunk-cached crafting, the results file, the detector's AUC, and
-the lookup of stored cells (with per-image worst cases) that the report reads."""
+"""Crafting for the robustness study: threats, chunk-cached adversarial sets, the detector's ROC AUC."""
 
 from __future__ import annotations
 
-import json
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
@@ -13,13 +11,10 @@ from torch import Tensor
 from tqdm import tqdm
 
 from advattacks import BPDA, EOTPGD, Square
-from .advsets import model_fingerprint
-from .defenses import Defense
-from .runs import predict
-from .stats import wilson
 
-# the attacks an image must all survive to count in a defense's worst case
-WORST_CASE_ATTACKS = ("eot-pgd", "bpda", "transfer", "square")
+from ..advsets import model_fingerprint
+from ..runs import predict
+from .defenses import Defense
 
 CHUNK_SEED = 1 << 20
 
@@ -120,69 +115,3 @@ def detector_auc(defense: Defense, x: Tensor, y: Tensor, run: Path, args, eps_li
         if adv is not None:
             out["auc"][str(eps)] = roc_auc(mse(adv), clean)
     return out
-
-
-class Results:
-    """``<docs>/robustness/<dataset>.json``, rewritten after every update (a partial run leaves a valid file)."""
-
-    def __init__(self, path: Path, dataset: str, config: dict) -> None:
-        self.path = Path(path)
-        old = json.loads(self.path.read_text()) if self.path.is_file() else {}
-        self.data = {"dataset": dataset, "config": config, "defenses": old.get("defenses", {}),
-                     "clean": old.get("clean", {}), "cells": old.get("cells", {}), "detector": old.get("detector", {}),
-                     "training": old.get("training", {})}
-        self.save()
-
-    def save(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.path.write_text(json.dumps(self.data, indent=1) + "\n")
-
-    def defenses(self, labels: dict[str, str]) -> None:
-        self.data["defenses"].update(labels)
-        self.save()
-
-    def put(self, section: str, key: str, value) -> None:
-        self.data[section][key] = value
-        self.save()
-
-    def cell(self, defense: str, threat: Threat, result: dict) -> None:
-        self.put("cells", f"{defense}|{threat.key()}|n{result['n']}", {"defense": defense, **asdict(threat), **result})
-
-
-class Cells:
-    """Lookup of one dataset's cells by (defense, attack, eps, n, and optional steps/k)."""
-
-    def __init__(self, result: dict) -> None:
-        self.result, self.cfg = result, result["config"]
-        self.all = list(result["cells"].values())
-
-    def get(self, defense: str, attack: str, eps: float, n: int | None = None, **match) -> dict | None:
-        n = n or self.cfg["n"]
-        if attack in ("eot-pgd", "bpda"):
-            match = {"steps": self.cfg["eot_steps"], "restarts": self.cfg["restarts"], **match}
-        if attack in ("eot-pgd", "eot-fgsm", "bpda") and defense not in ("none", "adv-training"):
-            match = {"k": self.cfg["eot_samples"], **match}
-        for c in self.all:
-            if (c["defense"], c["attack"], c["n"]) == (defense, attack, n) and abs(c["eps"] - eps) < 1e-9 \
-                    and all(c[k] == v for k, v in match.items()):
-                return c
-        return None
-
-    def worst_case(self, defense: str, eps: float, n: int) -> tuple[dict | None, int]:
-        """Accuracy on the first ``n`` images when an image must survive *every* white-box, transfer and
-        black-box attack run on it at ``eps`` (per-image minimum over attacks), and how many attacks that was."""
-        runs = [c for c in self.all if c["defense"] == defense and abs(c["eps"] - eps) < 1e-9 and c["n"] >= n
-                and c["attack"] in WORST_CASE_ATTACKS]
-        if not runs:
-            return None, 0
-        survived = [all(c["hits"][i] == "1" for c in runs) for i in range(n)]
-        lo, hi = wilson(sum(survived), n)
-        return {"accuracy": sum(survived) / n, "ci95": [lo, hi], "n": n}, len(runs)
-
-    def subset(self, entry: dict | None, n: int) -> dict | None:
-        """The same cell restricted to the first ``n`` images (the per-image hits are stored)."""
-        if not entry:
-            return None
-        correct = entry["hits"][:n].count("1")
-        lo, hi = wilson(correct, n)
-        return {"accuracy": correct / n, "ci95": [lo, hi], "n": n}

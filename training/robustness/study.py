@@ -25,13 +25,15 @@ from pathlib import Path
 
 import torch
 
-from . import data, robust_report, train_adversarial, train_classifier
-from .advsets import AttackSpec, cached
+from .. import data, train_classifier
+from ..advsets import AttackSpec, cached
+from ..pipeline import _with_defaults
+from ..runs import pick_device, run_dir
+from ..stats import rate
+from . import report, train_adversarial
 from .defenses import ADV_TRAINED, FINETUNED, SURROGATE, Defense, build
-from .pipeline import _with_defaults
-from .robust_cells import Results, Threat, craft, detector_auc, fingerprint
-from .runs import pick_device, run_dir
-from .stats import rate
+from .results import Results
+from .threats import Threat, craft, detector_auc, fingerprint
 
 log = logging.getLogger(__name__)
 STAGES = ("table", "baselines", "checks")
@@ -124,7 +126,7 @@ def plan(stage: str, names: list[str], args: argparse.Namespace) -> list[tuple[s
 def main(args: argparse.Namespace) -> None:
     docs_json = args.docs / "robustness" / f"{args.dataset}.json"
     if args.report_only:
-        robust_report.write(args.docs)
+        report.write(args.docs)
         return
     device = pick_device(args.device)
     run = run_dir(args.workdir, args.dataset)
@@ -168,4 +170,4 @@ def main(args: argparse.Namespace) -> None:
             log.info("%s %s n=%d: %.4f", name, threat.key(), n, hits.float().mean())
         results.put("detector", "default", detector_auc(defenses["default"], x[:args.n], y[:args.n],
                                                         run, args, PGD_EPS, device))
-        robust_report.write(args.docs)
+        report.write(args.docs)

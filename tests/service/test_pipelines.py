@@ -1,0 +1,93 @@
+"""Pipelines named by the manifest: each is served, ?pipeline= selects it, the manifest's default answers."""
+
+import json
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from service.app import create_app
+from service.artifacts import read_manifest
+from service.config import Settings
+from service.errors import ArtifactError
+from tests.service.tiny_artifacts import PIPELINES, brightness_png, write_dataset
+
+PNG = {"content-type": "image/png"}
+
+
+@pytest.fixture(scope="module")
+def pipeline_artifacts(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("pipelines")
+    write_dataset(root / "mnist", "mnist", pipelines=True)
+    return root
+
+
+@pytest.fixture
+def pipeline_client(pipeline_artifacts: Path) -> Iterator[TestClient]:
+    settings = Settings(artifacts_dir=pipeline_artifacts, datasets=("mnist",))
+    with TestClient(create_app(settings)) as client:
+        yield client
+
+
+def _defend(client: TestClient, level: int, **params: str):
+    return client.post("/defended-classify", content=brightness_png(level), headers=PNG, params=params)
+
+
+def test_the_manifests_default_pipeline_answers(pipeline_client: TestClient) -> None:
+    body = _defend(pipeline_client, 3).json()
+    assert body["pipeline"] == "autoencoder+mirror" and body["label"] == 6  # the mirror classifier
+    assert body["undefended"]["label"] == 3 and body["reconstruction_mse"] is not None
+
+
+def test_pipeline_selects_the_named_models(pipeline_client: TestClient) -> None:
+    body = _defend(pipeline_client, 2, pipeline="mirror").json()
+    assert (body["pipeline"], body["label"], body["reconstruction_mse"]) == ("mirror", 7, None)
+    assert body["suspected_adversarial"]  # the labels disagree
+    paper = _defend(pipeline_client, 2, pipeline="autoencoder").json()
+    assert (paper["label"], paper["undefended"]["label"], paper["suspected_adversarial"]) == (2, 2, False)
+
+
+def test_purifier_keeps_selecting_that_purifier_before_the_manifests_classifier(pipeline_client: TestClient) -> None:
+    body = _defend(pipeline_client, 4, purifier="autoencoder-fgsm").json()
+    assert (body["pipeline"], body["label"]) == ("autoencoder-fgsm", 4)
+    both = _defend(pipeline_client, 4, purifier="autoencoder", pipeline="mirror")
+    assert both.status_code == 422 and both.json()["error"] == "invalid_parameters"
+
+
+@pytest.mark.parametrize("name", ["no-such-pipeline", "../classifier.pt"])
+def test_an_unknown_pipeline_gets_422_listing_the_served_ones(pipeline_client: TestClient, name: str) -> None:
+    response = _defend(pipeline_client, 1, pipeline=name)
+    assert response.status_code == 422 and response.json()["error"] == "unknown_pipeline"
+    for served in (*PIPELINES, "autoencoder", "autoencoder-fgsm", "autoencoder-pgd"):
+        assert served in response.json()["detail"]
+
+
+def test_models_lists_every_pipeline_with_its_numbers(pipeline_client: TestClient) -> None:
+    info = pipeline_client.get("/models").json()["datasets"]["mnist"]
+    assert info["default_pipeline"] == "autoencoder+mirror" and info["classifiers"] == ["classifier", "mirror"]
+    assert info["pipelines"]["mirror"] == {"purifier": None, "classifier": "mirror", "metrics": {"clean_accuracy": 0.5}}
+    assert info["pipelines"]["autoencoder-pgd"]["classifier"] == "classifier"
+    schema = pipeline_client.get("/openapi.json").json()
+    parameters = {p["name"]: p for p in schema["paths"]["/defended-classify"]["post"]["parameters"]}
+    assert set(parameters["pipeline"]["schema"]["anyOf"][0]["enum"]) == set(info["pipelines"])
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        ("classifier", "nothing.pt", "'nothing.pt' is not the file of a classifier"),
+        ("classifier", "autoencoder.pt", "'autoencoder.pt' is not the file of a classifier"),
+        ("purifier", "mirror.pt", "'mirror.pt' is not the file of a purifier"),
+    ],
+)
+def test_a_pipeline_naming_a_missing_or_wrong_kind_of_file_fails_start_up(
+    pipeline_artifacts: Path, tmp_path: Path, key: str, value: str, message: str
+) -> None:
+    folder = shutil.copytree(pipeline_artifacts / "mnist", tmp_path / "mnist")
+    manifest = json.loads((folder / "manifest.json").read_text())
+    manifest["pipelines"]["mirror"][key] = value
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(ArtifactError, match=message):
+        read_manifest(folder)
