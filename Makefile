@@ -16,13 +16,16 @@ $(PY):
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 
-$(VENV)/.test: pyproject.toml requirements/dev.txt requirements/torchattacks.txt | $(PY)
+$(VENV)/.test: pyproject.toml requirements/dev.txt requirements/torchattacks.txt requirements/autoattack.txt | $(PY)
 	$(PIP) install -q --require-hashes -r requirements/dev.txt
 	# The project itself: its dependencies and build backend all came from the lock.
 	$(PIP) install -q --no-deps --no-build-isolation -e .
 	# torchattacks pins requests~=2.25.1, which clashes with locust: installed alone, hash-pinned.
 	$(PIP) install -q --no-deps --require-hashes -r requirements/torchattacks.txt
 	$(PY) -c "import torchattacks; assert torchattacks.__version__ == '3.5.1', torchattacks.__version__"
+	# The reference AutoAttack, hash-pinned the same way (the robustness study's evaluation standard).
+	$(PIP) install -q --no-deps --require-hashes -r requirements/autoattack.txt
+	$(PY) -c "from pyautoattack import AutoAttack"
 	touch $@
 
 ## lock: re-pin requirements/{dev,serve,loadtest}.txt after a dependency changed in pyproject.toml

@@ -7,6 +7,8 @@ mixed-epsilon training sets in one pass).  ``EOTPGD`` and ``BPDA`` are the adapt
 randomized purifier; ``Square`` is score-based black-box; ``FGSMRS`` drives fast adversarial training.
 """
 
+import inspect
+
 from .base import Attack
 from .bpda import BPDA, StraightThrough
 from .eot import EOTPGD
@@ -17,4 +19,18 @@ from .square import Square
 
 ATTACKS = {"fgsm": FGSM, "pgd": PGD}
 
-__all__ = ["ATTACKS", "BPDA", "EOTPGD", "FGSM", "FGSMRS", "PGD", "Attack", "Square", "StraightThrough"]
+
+def defaults(name: str) -> dict:
+    """The hyperparameters ``ATTACKS[name]`` takes, with its own (the paper's) defaults."""
+    params = inspect.signature(ATTACKS[name]).parameters
+    return {key: p.default for key, p in params.items() if p.default is not inspect.Parameter.empty}
+
+
+def build(name: str, model, **params) -> Attack:
+    """``ATTACKS[name]`` on ``model``; hyperparameters it does not take, or given as None, keep its defaults."""
+    accepted = defaults(name)
+    return ATTACKS[name](model, **{key: value for key, value in params.items() if value is not None and key in accepted})
+
+
+__all__ = ["ATTACKS", "BPDA", "EOTPGD", "FGSM", "FGSMRS", "PGD", "Attack", "Square", "StraightThrough", "build",
+           "defaults"]

@@ -1,4 +1,4 @@
-"""The attack base: owns model mode, gradients and per-image eps."""
+"""The attack base: owns model mode, gradients, per-image eps, the random start and the projection."""
 
 from __future__ import annotations
 
@@ -37,3 +37,13 @@ class Attack:
         loss = F.cross_entropy(self.model(x), labels)
         (grad,) = torch.autograd.grad(loss, x)
         return grad
+
+    @staticmethod
+    def uniform_start(images: Tensor, eps: Tensor) -> Tensor:
+        """A uniform draw in the eps-ball around ``images``, inside [0, 1]."""
+        return (images + (torch.rand_like(images) * 2 - 1) * eps).clamp(0.0, 1.0)
+
+    @staticmethod
+    def project(adv: Tensor, images: Tensor, eps: Tensor) -> Tensor:
+        """``adv`` clipped to the l-inf eps-ball around ``images`` and to [0, 1]."""
+        return torch.min(torch.max(adv, images - eps), images + eps).clamp(0.0, 1.0)

@@ -62,7 +62,7 @@ class EOTPGD(Attack):
             x0, y, e, a = images[idx], labels[idx], eps[idx], alpha[idx]
             adv = x0.detach().clone()
             if self.random_start:
-                adv = (adv + (torch.rand_like(adv) * 2 - 1) * e).clamp(0.0, 1.0)
+                adv = self.uniform_start(x0, e)
             for _ in range(self.steps):
                 grad, fooled = self.eot_grad(adv, y)
                 if self.stop_when_fooled and fooled.any():
@@ -71,7 +71,6 @@ class EOTPGD(Attack):
                     idx, x0, y, e, a, adv, grad = (t[keep] for t in (idx, x0, y, e, a, adv, grad))
                     if len(idx) == 0:
                         break
-                adv = adv + a * grad.sign()
-                adv = torch.min(torch.max(adv, x0 - e), x0 + e).clamp(0.0, 1.0)
+                adv = self.project(adv + a * grad.sign(), x0, e)
             best[idx] = adv
         return best

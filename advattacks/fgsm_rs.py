@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import torch
 from torch import Tensor, nn
 
 from .base import Attack
@@ -27,6 +26,5 @@ class FGSMRS(Attack):
     def forward(self, images: Tensor, labels: Tensor) -> Tensor:
         eps = self.eps_for(images)
         alpha = 1.25 * eps if self.alpha is None else self.alpha
-        start = (images + (torch.rand_like(images) * 2 - 1) * eps).clamp(0.0, 1.0)
-        adv = start + alpha * self.input_grad(start, labels).sign()
-        return torch.min(torch.max(adv, images - eps), images + eps).clamp(0.0, 1.0)
+        start = self.uniform_start(images, eps)
+        return self.project(start + alpha * self.input_grad(start, labels).sign(), images, eps)

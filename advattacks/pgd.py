@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import torch
 from torch import Tensor, nn
 
 from .base import Attack
@@ -31,8 +30,7 @@ class PGD(Attack):
         eps = self.eps_for(images)
         adv = images.detach().clone()
         if self.random_start:
-            adv = (adv + (torch.rand_like(adv) * 2 - 1) * eps).clamp(0.0, 1.0)
+            adv = self.uniform_start(images, eps)
         for _ in range(self.steps):
-            adv = adv + self.alpha * self.input_grad(adv, labels).sign()
-            adv = torch.min(torch.max(adv, images - eps), images + eps).clamp(0.0, 1.0)
+            adv = self.project(adv + self.alpha * self.input_grad(adv, labels).sign(), images, eps)
         return adv

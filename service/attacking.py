@@ -7,7 +7,6 @@ bounded pool of threads: beyond ``limit`` attacks in flight a request is refused
 
 import asyncio
 import base64
-import inspect
 import logging
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -15,7 +14,7 @@ from pathlib import Path
 
 import torch
 
-from advattacks import ATTACKS, Attack
+from advattacks import Attack, build, defaults
 from service import schemas
 from service.artifacts import DatasetArtifacts, load_module, verified_bytes
 from service.config import Settings
@@ -38,14 +37,12 @@ class AttackSpec:
 
     def with_defaults(self) -> "AttackSpec":
         """Every hyperparameter the attack takes, unset ones filled from its constructor's defaults."""
-        params = inspect.signature(ATTACKS[self.name]).parameters
         given = {key: value for key, value in vars(self).items() if key != "name" and value is not None}
-        defaults = {key: params[key].default for key in ("eps", "alpha", "steps") if key in params}
-        return AttackSpec(self.name, **(defaults | given))
+        known = {key: value for key, value in defaults(self.name).items() if key in ("eps", "alpha", "steps")}
+        return AttackSpec(self.name, **(known | given))
 
     def build(self, model: torch.nn.Module) -> Attack:
-        options = {key: value for key, value in vars(self).items() if key != "name" and value is not None}
-        return ATTACKS[self.name](model, **options)
+        return build(self.name, model, eps=self.eps, alpha=self.alpha, steps=self.steps)
 
 
 @dataclass(frozen=True)

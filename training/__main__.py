@@ -11,8 +11,9 @@ from pathlib import Path
 import torch
 
 from .data import DATASETS, DataError, verify
+from .steps import Common
 
-# subcommand -> (module, help); each module has add_arguments(parser) and main(args).
+# subcommand -> (module, help); each module has Config, add_arguments(parser), run(config) and main(args).
 COMMANDS = {
     "fetch-data": ("training.fetch", "download or copy the raw dataset files and verify their sha256"),
     "train-classifier": ("training.train_classifier", "train the VGG-16 classifier"),
@@ -28,14 +29,14 @@ COMMANDS = {
 
 
 def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--dataset", choices=sorted(DATASETS), default="mnist")
-    p.add_argument("--root", type=Path, default=Path("data"), help="dataset root (torchvision layout)")
-    p.add_argument("--workdir", type=Path, default=Path("runs"), help="checkpoints, caches, timings")
-    p.add_argument("--artifacts", type=Path, default=Path("artifacts"), help="exported models and manifests")
-    p.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    p.add_argument("--dataset", choices=sorted(DATASETS), default=Common.dataset)
+    p.add_argument("--root", type=Path, default=Common.root, help="dataset root (torchvision layout)")
+    p.add_argument("--workdir", type=Path, default=Common.workdir, help="checkpoints, caches, timings")
+    p.add_argument("--artifacts", type=Path, default=Common.artifacts, help="exported models and manifests")
+    p.add_argument("--device", default=Common.device, help="auto, cpu or cuda")
     p.add_argument("--threads", type=int, default=None,
                    help="torch intra-op threads (use 1 per job when running jobs side by side)")
-    p.add_argument("--limit", type=int, default=None, help="use only the first N images of each split")
+    p.add_argument("--limit", type=int, default=Common.limit, help="use only the first N images of each split")
     p.add_argument("--dry-run", action="store_true", help="one batch per epoch, for smoke tests")
     p.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
 

@@ -17,7 +17,7 @@ import torch
 from torch import Tensor, nn
 from tqdm import tqdm
 
-from advattacks import ATTACKS
+from advattacks import build
 
 from .models import INPUT_SHAPE
 from .runs import record_timing
@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
-class AttackSpec:
+class AdvSetSpec:
     """``attack='none'`` means clean images; ``eps_range=(lo, hi)`` draws eps per image."""
 
     attack: str = "none"
@@ -61,7 +61,7 @@ def model_fingerprint(model: nn.Module, device: torch.device | str = "cpu") -> s
     return hashlib.sha256(torch.round(logits * 1000).to(torch.int64).numpy().tobytes()).hexdigest()[:12]
 
 
-def generate(classifier: nn.Module, images: Tensor, labels: Tensor, spec: AttackSpec, seed: int = 0,
+def generate(classifier: nn.Module, images: Tensor, labels: Tensor, spec: AdvSetSpec, seed: int = 0,
              batch_size: int = 500, device: torch.device | str = "cpu", desc: str = "") -> Tensor:
     """The adversarial images for ``spec`` (CPU tensor, same shape as ``images``)."""
     if spec.attack == "none":
@@ -74,13 +74,12 @@ def generate(classifier: nn.Module, images: Tensor, labels: Tensor, spec: Attack
     out = torch.empty_like(images)
     for i in tqdm(range(0, len(images), batch_size), desc=desc or spec.key()):
         sl = slice(i, i + batch_size)
-        kwargs = {"alpha": spec.alpha, "steps": spec.steps} if spec.attack == "pgd" else {}
-        attack = ATTACKS[spec.attack](classifier, eps=eps_all[sl].to(device), **kwargs)
+        attack = build(spec.attack, classifier, eps=eps_all[sl].to(device), alpha=spec.alpha, steps=spec.steps)
         out[sl] = attack(images[sl].to(device), labels[sl].to(device)).cpu()
     return out
 
 
-def cached(cache_dir: Path, classifier: nn.Module, images: Tensor, labels: Tensor, spec: AttackSpec,
+def cached(cache_dir: Path, classifier: nn.Module, images: Tensor, labels: Tensor, spec: AdvSetSpec,
            tag: str, seed: int = 0, device: torch.device | str = "cpu") -> Tensor:
     """``generate`` behind a file cache keyed by split tag, size, attack and classifier weights."""
     if spec.attack == "none":

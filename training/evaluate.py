@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+from dataclasses import dataclass
 import os
 import time
 from pathlib import Path
@@ -18,22 +19,31 @@ from pathlib import Path
 import torch
 
 from . import data, figures, report
-from .advsets import AttackSpec, cached
+from .advsets import AdvSetSpec, cached
 from .artifacts import load_artifacts
 from .jit import load
 from .runs import pick_device, predict, run_dir
+from .steps import Common, from_args
 from .stats import rate
 
 log = logging.getLogger(__name__)
-TABLE = {"fgsm-0.6": AttackSpec("fgsm", eps=0.6), "pgd-0.15": AttackSpec("pgd", eps=0.15)}
+TABLE = {"fgsm-0.6": AdvSetSpec("fgsm", eps=0.6), "pgd-0.15": AdvSetSpec("pgd", eps=0.15)}
 FGSM_SWEEP = [0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8]
 PGD_SWEEP = [0.0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3]
 
 
+@dataclass(frozen=True)
+class Config(Common):
+    pgd_sweep_n: int = 1000  # test images per PGD sweep point
+    docs: Path = Path("docs")  # where results.md and figures go
+    seed: int = 0  # seed of the purifiers' latent noise
+    latency_only: bool = False  # re-measure only the latency (e.g. on a quiet machine), keep the other metrics
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--pgd-sweep-n", type=int, default=1000, help="test images per PGD sweep point")
-    p.add_argument("--docs", type=Path, default=Path("docs"), help="where results.md and figures go")
-    p.add_argument("--seed", type=int, default=0, help="seed of the purifiers' latent noise")
+    p.add_argument("--pgd-sweep-n", type=int, default=Config.pgd_sweep_n, help="test images per PGD sweep point")
+    p.add_argument("--docs", type=Path, default=Config.docs, help="where results.md and figures go")
+    p.add_argument("--seed", type=int, default=Config.seed, help="seed of the purifiers' latent noise")
     p.add_argument("--latency-only", action="store_true",
                    help="re-measure only the latency (e.g. on a quiet machine) and keep the other metrics")
 
@@ -41,9 +51,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 class Evaluator:
     """Accuracy of the classifier, alone or behind a purifier, with the latent noise seeded."""
 
-    def __init__(self, models: dict, classifier: str, device, seed: int) -> None:
+    def __init__(self, models: dict, manifest: dict, device, seed: int) -> None:
+        classifier = manifest["classifier"]
         self.models, self.classifier, self.device, self.seed = models, models[classifier], device, seed
-        self.purifiers = [n for n in models if n != classifier]
+        self.purifiers = [n for n, m in manifest["models"].items() if m.get("kind", "classifier" if n == classifier
+                                                                           else "purifier") == "purifier"]
 
     def purify(self, name: str, images: torch.Tensor) -> torch.Tensor:
         torch.manual_seed(self.seed)
@@ -98,7 +110,7 @@ def measure_latency(folder: Path, manifest: dict, images: torch.Tensor) -> list[
     return [latency(*(load(f, d) for f in files), images, d) for d in devices]
 
 
-def main(args: argparse.Namespace) -> None:
+def run(args: Config) -> None:
     device = pick_device(args.device)
     folder = Path(args.artifacts) / args.dataset
     manifest, models = load_artifacts(folder, device)
@@ -109,20 +121,20 @@ def main(args: argparse.Namespace) -> None:
         (folder / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
         report.write(Path(args.artifacts), args.docs / "results.md")
         return
-    ev = Evaluator(models, manifest["classifier"], device, args.seed)
+    ev = Evaluator(models, manifest, device, args.seed)
     classifier = models[manifest["classifier"]]
 
-    def attacked(spec: AttackSpec, n: int | None = None) -> torch.Tensor:
+    def attacked(spec: AdvSetSpec, n: int | None = None) -> torch.Tensor:
         return cached(cache, classifier, x[:n], y[:n], spec, tag="test0", device=device)
 
     metrics = {"test_images": len(x), "seed": args.seed, "clean": ev.row(x, y)}
     metrics["table"] = {name: ev.row(attacked(spec), y) for name, spec in TABLE.items()}
     n_pgd = min(args.pgd_sweep_n, len(x))
     metrics["sweep"] = {
-        "fgsm": {"n": len(x), "points": {str(e): ev.row(attacked(AttackSpec("fgsm", eps=e)), y)
+        "fgsm": {"n": len(x), "points": {str(e): ev.row(attacked(AdvSetSpec("fgsm", eps=e)), y)
                                          for e in FGSM_SWEEP}},
         "pgd": {"n": n_pgd, "alpha": 0.01, "steps": 40,
-                "points": {str(e): ev.row(attacked(AttackSpec("pgd", eps=e), n_pgd), y[:n_pgd])
+                "points": {str(e): ev.row(attacked(AdvSetSpec("pgd", eps=e), n_pgd), y[:n_pgd])
                            for e in PGD_SWEEP}},
     }
     default = manifest["default_purifier"]
@@ -146,3 +158,7 @@ def main(args: argparse.Namespace) -> None:
          "PGD 0.15": pgd, "purified PGD": ev.purify(default, pgd)},
         args.docs / "figures" / f"{args.dataset}-reconstructions.png")
     report.write(Path(args.artifacts), args.docs / "results.md")
+
+
+def main(args: argparse.Namespace) -> None:
+    run(from_args(Config, args))

@@ -11,6 +11,7 @@ import argparse
 import io
 import json
 import logging
+from dataclasses import dataclass
 import platform
 from pathlib import Path
 
@@ -21,7 +22,8 @@ from . import data
 from .artifacts import sha256
 from .jit import freeze, load, quiet_jit
 from .models import INPUT_SHAPE, count_parameters
-from .runs import load_checkpoint, pick_device, predict, run_dir
+from .runs import load_checkpoint, pick_device, predict
+from .steps import Common, from_args
 
 log = logging.getLogger(__name__)
 FORMAT_VERSION = 1
@@ -74,26 +76,78 @@ def write_samples(root: Path, dataset: str, out_dir: Path) -> list[dict]:
     return samples
 
 
+@dataclass(frozen=True)
+class Config(Common):
+    add: tuple[str, ...] = ()  # NAME=CHECKPOINT: freeze one more classifier into the existing artifact folder
+    pipeline: tuple[str, ...] = ()  # NAME=[PURIFIER.pt+]CLASSIFIER.pt: name a served pipeline in the manifest
+    default_pipeline: str | None = None  # what /defended-classify runs without ?pipeline=
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    pass
+    p.add_argument("--add", nargs="+", default=list(Config.add), metavar="NAME=CHECKPOINT",
+                   help="freeze these run-directory classifier checkpoints into the existing artifacts, keeping the rest")
+    p.add_argument("--pipeline", nargs="+", default=list(Config.pipeline), metavar="NAME=[PURIFIER.pt+]CLASSIFIER.pt",
+                   help="pipelines to name in the manifest (with --add or on their own)")
+    p.add_argument("--default-pipeline", default=Config.default_pipeline)
 
 
-def main(args: argparse.Namespace) -> None:
-    run = run_dir(args.workdir, args.dataset)
+def frozen_entry(eager: torch.nn.Module, ckpt: dict, path: Path, kind: str) -> dict:
+    """Save ``eager`` as frozen TorchScript at ``path``, check the round trip; its manifest entry."""
+    with quiet_jit():
+        torch.jit.save(freeze(eager), str(path))
+    err = check_round_trip(eager, path)
+    log.info("%s: round trip max |diff| %.2e", path, err)
+    return {"file": path.name, "architecture": type(eager).__name__, "kind": kind, "config": ckpt["config"],
+            "parameters": count_parameters(eager), "training": ckpt.get("train_config", {}),
+            "validation": ckpt.get("val_metrics", {"accuracy": ckpt.get("val_accuracy")})}
+
+
+def file_entries(out: Path) -> dict:
+    return {str(path.relative_to(out)): {"sha256": sha256(path), "size": path.stat().st_size}
+            for path in sorted(p for p in out.rglob("*") if p.is_file() and p.name != "manifest.json")}
+
+
+def parse_pipeline(text: str) -> tuple[str, dict]:
+    """``NAME=PURIFIER.pt+CLASSIFIER.pt`` or ``NAME=CLASSIFIER.pt`` -> (name, manifest entry)."""
+    name, _, files = text.partition("=")
+    purifier, _, classifier = files.rpartition("+")
+    return name, {"purifier": purifier or None, "classifier": classifier, "metrics": {}}
+
+
+def extend(config: Config) -> None:
+    """Add classifiers and pipelines to an exported folder; every other file and measured metric stays."""
+    out = config.artifact_dir
+    manifest = json.loads((out / "manifest.json").read_text())
+    for item in config.add:
+        name, _, ckpt_name = item.partition("=")
+        eager, ckpt = load_checkpoint(config.run_dir / ckpt_name, pick_device("cpu"))
+        manifest["models"][name] = frozen_entry(eager, ckpt, out / f"{name}.pt", "classifier")
+    manifest.setdefault("pipelines", {})
+    for item in config.pipeline:
+        name, entry = parse_pipeline(item)
+        old = manifest["pipelines"].get(name, {})
+        manifest["pipelines"][name] = {**entry, "metrics": old.get("metrics", {})} if old.get("classifier") == \
+            entry["classifier"] and old.get("purifier") == entry["purifier"] else entry
+    if config.default_pipeline:
+        manifest["default_pipeline"] = config.default_pipeline
+    manifest["files"] = file_entries(out)
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    log.info("updated %s (%d models, %d pipelines)", out / "manifest.json", len(manifest["models"]),
+             len(manifest["pipelines"]))
+
+
+def run(args: Config) -> None:
+    if args.add or args.pipeline or args.default_pipeline:
+        extend(args)
+        return
+    run = args.run_dir
     out = Path(args.artifacts) / args.dataset
     out.mkdir(parents=True, exist_ok=True)
     spec = data.DATASETS[args.dataset]
-    models, files = {}, {}
+    models = {}
     for name, ckpt_name in CHECKPOINTS.items():
         eager, ckpt = load_checkpoint(run / ckpt_name, pick_device("cpu"))
-        path = out / f"{name}.pt"
-        with quiet_jit():
-            torch.jit.save(freeze(eager), str(path))
-        err = check_round_trip(eager, path)
-        log.info("%s: round trip max |diff| %.2e", path, err)
-        models[name] = {"file": path.name, "architecture": type(eager).__name__, "config": ckpt["config"],
-                        "parameters": count_parameters(eager), "training": ckpt.get("train_config", {}),
-                        "validation": ckpt.get("val_metrics", {"accuracy": ckpt.get("val_accuracy")})}
+        models[name] = frozen_entry(eager, ckpt, out / f"{name}.pt", "classifier" if name == CLASSIFIER else "purifier")
         if name == DEFAULT_PURIFIER:
             val_images = data.load_splits(args.root, args.dataset, limit=args.limit)["val"].tensors[0]
             models[name]["detector"] = calibrate_detector(eager, val_images)
@@ -101,8 +155,7 @@ def main(args: argparse.Namespace) -> None:
             if ablation.is_file():
                 models[name]["selection"] = json.loads(ablation.read_text())
     samples = write_samples(args.root, args.dataset, out)
-    for path in sorted(p for p in out.rglob("*") if p.is_file() and p.name != "manifest.json"):
-        files[str(path.relative_to(out))] = {"sha256": sha256(path), "size": path.stat().st_size}
+    files = file_entries(out)
     timings = run / "timings.json"
     manifest = {
         "format_version": FORMAT_VERSION,
@@ -114,6 +167,9 @@ def main(args: argparse.Namespace) -> None:
         "classifier": CLASSIFIER,
         "default_purifier": DEFAULT_PURIFIER,
         "models": models,
+        "pipelines": {name: {"purifier": f"{name}.pt", "classifier": f"{CLASSIFIER}.pt", "metrics": {}}
+                      for name in CHECKPOINTS if name != CLASSIFIER},
+        "default_pipeline": DEFAULT_PURIFIER,
         "files": files,
         "samples": samples,
         "versions": {"torch": torch.__version__, "torchvision": torchvision.__version__,
@@ -123,3 +179,7 @@ def main(args: argparse.Namespace) -> None:
     }
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
     log.info("wrote %s (%d files)", out / "manifest.json", len(files))
+
+
+def main(args: argparse.Namespace) -> None:
+    run(from_args(Config, args))

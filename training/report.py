@@ -36,8 +36,7 @@ def _acc(entry: dict, ci: bool = True) -> str:
     return f"{text} [{entry['ci95'][0]:.3f}, {entry['ci95'][1]:.3f}]" if ci else text
 
 
-def render(manifests: list[dict]) -> str:
-    ds = [m["dataset"] for m in manifests]
+def _intro(manifests: list[dict]) -> list[str]:
     out = ["# Results", "",
            "Every number below is read from `artifacts/<dataset>/manifest.json`, written by "
            "`python -m training evaluate` on the exported TorchScript files. Reproduce everything with "
@@ -50,7 +49,10 @@ def render(manifests: list[dict]) -> str:
                    f"default purifier latent {m['models']['autoencoder']['config']['latent_dim']}, "
                    f"noise sigma {m['models']['autoencoder']['config']['noise_std']}; "
                    f"torch {m['versions']['torch']}.")
-    out += ["", "## The paper's table beside ours", ""]
+    return out
+
+
+def _paper_table(manifests: list[dict]) -> list[str]:
     rows = []
     for attack, paper in PAPER.items():
         for m in manifests:
@@ -58,62 +60,84 @@ def render(manifests: list[dict]) -> str:
             no_def, defended = paper[m["dataset"]]
             rows.append([attack.replace("-", " eps="), m["dataset"], f"{no_def:.4f}", _acc(t["undefended"]),
                          f"{defended:.4f}", _acc(t["autoencoder"]), _acc(t[PAPER_PURIFIER[attack]])])
-    out += table_lines(["attack", "dataset", "no defense (paper)", "no defense (ours)", "defended (paper)",
-                   "defended, default purifier", "defended, paper's purifier for this attack"], rows)
-    out += ["", "## Clean and purified-clean accuracy", "",
-            "Purified-clean is what most traffic to `/defended-classify` sees: clean test images through the "
-            "purifier, then the classifier. The paper does not report it.", ""]
+    return ["", "## The paper's table beside ours", ""] + table_lines(
+        ["attack", "dataset", "no defense (paper)", "no defense (ours)", "defended (paper)",
+         "defended, default purifier", "defended, paper's purifier for this attack"], rows)
+
+
+def _clean(manifests: list[dict]) -> list[str]:
+    out = ["", "## Clean and purified-clean accuracy", "",
+           "Purified-clean is what most traffic to `/defended-classify` sees: clean test images through the "
+           "purifier, then the classifier. The paper does not report it.", ""]
     names = [n for n in manifests[0]["metrics"]["clean"]]
-    out += table_lines(["dataset"] + names, [[m["dataset"]] + [_acc(m["metrics"]["clean"][n]) for n in names]
-                                        for m in manifests])
-    out += ["", "## Choosing the default purifier (ablation on the validation split)", ""]
+    return out + table_lines(["dataset"] + names, [[m["dataset"]] + [_acc(m["metrics"]["clean"][n]) for n in names]
+                                                  for m in manifests])
+
+
+def _ablation(manifests: list[dict]) -> list[str]:
+    out = ["", "## Choosing the default purifier (ablation on the validation split)", ""]
     for m in manifests:
         sel = m["models"]["autoencoder"].get("selection")
         if not sel:
             continue
         out += [f"**{m['dataset']}** (purified-clean target {sel['purified_clean_target']:.0%}). Rule: {sel['rule']}.",
                 ""]
-        out += table_lines(["latent", "sigma", "class weight", "epochs", "purified clean", "FGSM 0.6", "PGD 0.15", "chosen"],
-                      [[str(c["latent_dim"]), str(c["noise_std"]), str(c.get("class_weight", 0.0)), str(c["epochs_run"]),
-                        f"{c['val']['purified_clean']:.4f}", f"{c['val']['fgsm-0.6']:.4f}",
-                        f"{c['val']['pgd-0.15']:.4f}", "yes" if c["checkpoint"] == sel["chosen"] else ""]
-                       for c in sel["candidates"]])
+        out += table_lines(["latent", "sigma", "class weight", "epochs", "purified clean", "FGSM 0.6", "PGD 0.15",
+                            "chosen"],
+                           [[str(c["latent_dim"]), str(c["noise_std"]), str(c.get("class_weight", 0.0)),
+                             str(c["epochs_run"]), f"{c['val']['purified_clean']:.4f}", f"{c['val']['fgsm-0.6']:.4f}",
+                             f"{c['val']['pgd-0.15']:.4f}", "yes" if c["checkpoint"] == sel["chosen"] else ""]
+                            for c in sel["candidates"]])
         out.append("")
-    out += _leak_notes(manifests)
-    out += ["## Epsilon sweeps", ""]
+    return out
+
+
+def _sweeps(manifests: list[dict]) -> list[str]:
+    out = ["## Epsilon sweeps", ""]
     for m in manifests:
         out.append(f"![{m['dataset']} sweep](figures/{m['dataset']}-sweep.png)")
         for attack, block in m["metrics"]["sweep"].items():
             series = list(next(iter(block["points"].values())))
             out += ["", f"{m['dataset']}, {attack.upper()} (n={block['n']}):", ""]
             out += table_lines(["eps"] + series, [[e] + [_acc(p[s], ci=False) for s in series]
-                                             for e, p in block["points"].items()])
+                                                 for e, p in block["points"].items()])
         out.append("")
-    out += ["## Detection signal (`suspected_adversarial`)", "",
-            "Flagged when the defended and undefended labels differ, or the default purifier's reconstruction "
-            "MSE exceeds a threshold calibrated on clean validation images (recorded in the manifest).", ""]
-    out += table_lines(["dataset", "MSE threshold", "false positives (clean test)"]
-                  + [f"detected, {a}" for a in PAPER],
-                  [[m["dataset"], f"{m['metrics']['detector']['threshold']:.4f}",
-                    _acc(m["metrics"]["detector"]["false_positive_rate_clean"])]
-                   + [_acc(m["metrics"]["detector"]["detection_rate"][a]) for a in PAPER] for m in manifests])
+    return out
+
+
+def _detector(manifests: list[dict]) -> list[str]:
+    out = ["## Detection signal (`suspected_adversarial`)", "",
+           "Flagged when the defended and undefended labels differ, or the default purifier's reconstruction "
+           "MSE exceeds a threshold calibrated on clean validation images (recorded in the manifest).", ""]
+    out += table_lines(["dataset", "MSE threshold", "false positives (clean test)"] + [f"detected, {a}" for a in PAPER],
+                       [[m["dataset"], f"{m['metrics']['detector']['threshold']:.4f}",
+                         _acc(m["metrics"]["detector"]["false_positive_rate_clean"])]
+                        + [_acc(m["metrics"]["detector"]["detection_rate"][a]) for a in PAPER] for m in manifests])
     out += ["", "## Reconstructions", "", "Rows: clean, purified clean, FGSM eps=0.6, purified, PGD eps=0.15, purified "
             "(default purifier).", ""]
-    out += [f"![{d} reconstructions](figures/{d}-reconstructions.png)" for d in ds]
-    out += ["", "## In-process latency (default purifier + classifier)", "",
-            "The paper's 0.008 s per image is the amortized time at batch 64 on a Tesla T4 GPU. Re-measure on a "
-            "quiet machine with `python -m training evaluate --dataset <d> --threads 1 --latency-only`; over HTTP, "
-            "see [performance.md](performance.md).", ""]
+    return out + [f"![{m['dataset']} reconstructions](figures/{m['dataset']}-reconstructions.png)" for m in manifests]
+
+
+def _cost(manifests: list[dict]) -> list[str]:
+    out = ["", "## In-process latency (default purifier + classifier)", "",
+           "The paper's 0.008 s per image is the amortized time at batch 64 on a Tesla T4 GPU. Re-measure on a "
+           "quiet machine with `python -m training evaluate --dataset <d> --threads 1 --latency-only`; over HTTP, "
+           "see [performance.md](performance.md).", ""]
     out += table_lines(["dataset", "device", "threads", "batch 64, ms per image", "batch 1 p50 ms", "batch 1 p95 ms",
-                   "load average while measured"],
-                  [[m["dataset"], lat["device"], str(lat["threads"]), f"{lat['batch64_ms_per_image']:.3f}",
-                    f"{lat['batch1_p50_ms']:.2f}", f"{lat['batch1_p95_ms']:.2f}", str(lat.get("load_average_1m", "n/a"))]
-                   for m in manifests for lat in m["metrics"]["latency"]])
+                        "load average while measured"],
+                       [[m["dataset"], lat["device"], str(lat["threads"]), f"{lat['batch64_ms_per_image']:.3f}",
+                         f"{lat['batch1_p50_ms']:.2f}", f"{lat['batch1_p95_ms']:.2f}",
+                         str(lat.get("load_average_1m", "n/a"))]
+                        for m in manifests for lat in m["metrics"]["latency"]])
     out += ["", "## Training wall time", ""]
-    out += table_lines(["dataset", "step", "seconds"], [[m["dataset"], step, f"{s:.0f}"] for m in manifests
-                                                   for step, s in m["training_wall_time_s"].items()])
-    out += ["", "## Departures from the paper", "", DEPARTURES, ""]
-    return "\n".join(out)
+    return out + table_lines(["dataset", "step", "seconds"], [[m["dataset"], step, f"{s:.0f}"] for m in manifests
+                                                             for step, s in m["training_wall_time_s"].items()])
+
+
+def render(manifests: list[dict]) -> str:
+    out = (_intro(manifests) + _paper_table(manifests) + _clean(manifests) + _ablation(manifests)
+           + _leak_notes(manifests) + _sweeps(manifests) + _detector(manifests) + _cost(manifests))
+    return "\n".join(out + ["", "## Departures from the paper", "", DEPARTURES, ""])
 
 
 def _leak_notes(manifests: list[dict]) -> list[str]:

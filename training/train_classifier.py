@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -16,31 +17,34 @@ from torch.utils.data import DataLoader
 
 from . import data
 from .models import VGG16, VGGConfig, count_parameters
-from .runs import (
-    load_checkpoint,
-    pick_device,
-    predict,
-    run_dir,
-    save_checkpoint,
-    seed_everything,
-    timed,
-    train_epoch,
-)
+from .runs import load_checkpoint, pick_device, predict, save_checkpoint, seed_everything, timed, train_epoch
+from .steps import Common, from_args
 
 log = logging.getLogger(__name__)
 DEFAULT_EPOCHS = {"mnist": 5, "fashion-mnist": 8}
 
 
+@dataclass(frozen=True)
+class Config(Common):
+    width: float = 0.25  # VGG width multiplier (1.0 = the paper's full width)
+    epochs: int | None = None  # None: DEFAULT_EPOCHS of the dataset
+    batch_size: int = 64
+    lr: float = 2e-3  # one-cycle peak learning rate (Adam)
+    seed: int = 0
+    out: str = "classifier.ckpt"  # checkpoint name inside the run directory
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--width", type=float, default=0.25, help="VGG width multiplier (1.0 = the paper's full width)")
-    p.add_argument("--epochs", type=int, default=None, help="default: 5 for MNIST, 8 for Fashion-MNIST")
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--lr", type=float, default=2e-3, help="one-cycle peak learning rate (Adam)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", default="classifier.ckpt", help="checkpoint name inside the run directory")
+    p.add_argument("--width", type=float, default=Config.width,
+                   help="VGG width multiplier (1.0 = the paper's full width)")
+    p.add_argument("--epochs", type=int, default=Config.epochs, help="default: 5 for MNIST, 8 for Fashion-MNIST")
+    p.add_argument("--batch-size", type=int, default=Config.batch_size)
+    p.add_argument("--lr", type=float, default=Config.lr, help="one-cycle peak learning rate (Adam)")
+    p.add_argument("--seed", type=int, default=Config.seed)
+    p.add_argument("--out", default=Config.out, help="checkpoint name inside the run directory")
 
 
-def main(args: argparse.Namespace) -> None:
+def run(args: Config) -> None:
     seed_everything(args.seed)
     device = pick_device(args.device)
     splits = data.load_splits(args.root, args.dataset, limit=args.limit)
@@ -53,7 +57,7 @@ def main(args: argparse.Namespace) -> None:
     model = VGG16(config).to(device)
     opt = torch.optim.Adam(model.parameters(), lr=args.lr)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr, total_steps=epochs * steps)
-    ckpt_path = run_dir(args.workdir, args.dataset) / args.out
+    ckpt_path = args.run_dir / args.out
     start_epoch = 0
     if args.resume and ckpt_path.is_file():
         _, ckpt = load_checkpoint(ckpt_path, device)
@@ -78,3 +82,7 @@ def main(args: argparse.Namespace) -> None:
             save_checkpoint(ckpt_path, "vgg16", config, model, optimizer=opt.state_dict(),
                             scheduler=sched.state_dict(), epoch=epoch + 1, val_accuracy=val_acc,
                             train_config=train_config)
+
+
+def main(args: argparse.Namespace) -> None:
+    run(from_args(Config, args))

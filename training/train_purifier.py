@@ -21,18 +21,18 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, TensorDataset
 
 from . import data
-from .advsets import AttackSpec, cached
+from .advsets import AdvSetSpec, cached
 from .models import AutoencoderConfig, ConvAutoencoder
 from .runs import (
     load_checkpoint,
     pick_device,
     predict,
-    run_dir,
     save_checkpoint,
     seed_everything,
     timed,
     train_epoch,
 )
+from .steps import Common, from_args
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +41,7 @@ log = logging.getLogger(__name__)
 class Part:
     """One slice of a split, attacked by ``spec``: (adversarial, clean) training pairs."""
 
-    spec: AttackSpec
+    spec: AdvSetSpec
     train: tuple[int, int] | None = None  # (start, stop) of the split; None = all of it
     val: tuple[int, int] | None = None
 
@@ -49,35 +49,49 @@ class Part:
 # PGD-40 costs 40 gradient passes per image on a CPU, so PGD parts use a 5k
 # subset of the 50k training images (and 1k of the validation split).
 PGD_TRAIN, PGD_VAL = (0, 5_000), (0, 1_000)
-PAPER_FGSM = AttackSpec("fgsm", eps=0.6)
-PAPER_PGD = AttackSpec("pgd", eps=0.3, alpha=0.01, steps=40)
+PAPER_FGSM = AdvSetSpec("fgsm", eps=0.6)
+PAPER_PGD = AdvSetSpec("pgd", eps=0.3, alpha=0.01, steps=40)
 RECIPES: dict[str, tuple[Part, ...]] = {
     "paper-fgsm": (Part(PAPER_FGSM),),
     "paper-pgd": (Part(PAPER_PGD, PGD_TRAIN, PGD_VAL),),
     "mixture": (
-        Part(AttackSpec()),
-        Part(AttackSpec("fgsm", eps_range=(0.0, 0.6))),
+        Part(AdvSetSpec()),
+        Part(AdvSetSpec("fgsm", eps_range=(0.0, 0.6))),
         Part(PAPER_PGD, PGD_TRAIN, PGD_VAL),
-        Part(AttackSpec("pgd", eps_range=(0.05, 0.3)), (5_000, 10_000), (1_000, 2_000)),
+        Part(AdvSetSpec("pgd", eps_range=(0.05, 0.3)), (5_000, 10_000), (1_000, 2_000)),
         Part(PAPER_FGSM),
     ),
 }
 # Validation points for model selection: the paper's table attacks (PGD at the table's eps=0.15).
-VAL_CHECKS = {"fgsm-0.6": (PAPER_FGSM, None), "pgd-0.15": (AttackSpec("pgd", eps=0.15), PGD_VAL)}
+VAL_CHECKS = {"fgsm-0.6": (PAPER_FGSM, None), "pgd-0.15": (AdvSetSpec("pgd", eps=0.15), PGD_VAL)}
+
+
+@dataclass(frozen=True)
+class Config(Common):
+    recipe: str = "mixture"
+    latent_dim: int = 10
+    noise_std: float = 1.0  # sigma of the latent noise (paper: 1.0)
+    epochs: int = 10  # maximum epochs (early stopping, patience 2)
+    batch_size: int = 64
+    lr: float = 1e-3
+    seed: int = 0
+    class_weight: float = 0.0  # weight of the frozen classifier's CE on purified images (paper: 0)
+    classifier: str = "classifier.ckpt"  # checkpoint in the run directory
+    out: str = "autoencoder.ckpt"  # checkpoint name inside the run directory
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--recipe", choices=sorted(RECIPES), default="mixture")
-    p.add_argument("--latent-dim", type=int, default=10)
-    p.add_argument("--noise-std", type=float, default=1.0, help="sigma of the latent noise (paper: 1.0)")
-    p.add_argument("--epochs", type=int, default=10, help="maximum epochs (early stopping, patience 2)")
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--lr", type=float, default=1e-3)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--class-weight", type=float, default=0.0,
+    p.add_argument("--recipe", choices=sorted(RECIPES), default=Config.recipe)
+    p.add_argument("--latent-dim", type=int, default=Config.latent_dim)
+    p.add_argument("--noise-std", type=float, default=Config.noise_std, help="sigma of the latent noise (paper: 1.0)")
+    p.add_argument("--epochs", type=int, default=Config.epochs, help="maximum epochs (early stopping, patience 2)")
+    p.add_argument("--batch-size", type=int, default=Config.batch_size)
+    p.add_argument("--lr", type=float, default=Config.lr)
+    p.add_argument("--seed", type=int, default=Config.seed)
+    p.add_argument("--class-weight", type=float, default=Config.class_weight,
                    help="weight of the frozen classifier's cross-entropy on purified images (paper: 0, pure MSE)")
-    p.add_argument("--classifier", default="classifier.ckpt", help="checkpoint in the run directory")
-    p.add_argument("--out", default="autoencoder.ckpt", help="checkpoint name inside the run directory")
+    p.add_argument("--classifier", default=Config.classifier, help="checkpoint in the run directory")
+    p.add_argument("--out", default=Config.out, help="checkpoint name inside the run directory")
 
 
 def pairs(split: TensorDataset, tag: str, parts: tuple[Part, ...], which: str, classifier, cache_dir,
@@ -132,10 +146,10 @@ def val_metrics(model, classifier, split: TensorDataset, cache_dir, device) -> d
     return {k: round(v, 4) for k, v in out.items()}
 
 
-def main(args: argparse.Namespace) -> None:
+def run(args: Config) -> None:
     seed_everything(args.seed)
     device = pick_device(args.device)
-    run = run_dir(args.workdir, args.dataset)
+    run = args.run_dir
     splits = data.load_splits(args.root, args.dataset, limit=args.limit)
     classifier, _ = load_checkpoint(run / args.classifier, device)
     for p in classifier.parameters():
@@ -190,3 +204,7 @@ def _describe(part: Part) -> dict:
     def text(span):
         return f"{span[0]}:{span[1]}" if span else "all"
     return {**part.spec.to_dict(), "train_images": text(part.train), "val_images": text(part.val)}
+
+
+def main(args: argparse.Namespace) -> None:
+    run(from_args(Config, args))

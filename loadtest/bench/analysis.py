@@ -72,7 +72,7 @@ def variant_ratios(summary: dict) -> dict[str, float | None]:
 
 
 def http_overhead_ms(summary: dict) -> float | None:
-    """p50 over HTTP at c=1 minus the in-process AE+VGG p50 at batch 1 (the issue's definition)."""
+    """p50 over HTTP at c=1 minus the in-process AE+VGG p50 at batch 1 (the performance target's definition)."""
     ours1 = point(summary, "ours", 1)
     return ours1["p50_ms"] - summary["inprocess"]["ae_vgg_batch1"]["p50_ms"] if ours1 else None
 

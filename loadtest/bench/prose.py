@@ -7,8 +7,8 @@ from loadtest.bench import analysis
 Table = Callable[[list[str], list[list[str]]], str]
 
 NO_GPU = (
-    "none: no GPU was lent to this task (the device tool's `status` said so), so there is no GPU column; "
-    "the service runs on CUDA when present (`PURIFIER_DEVICE=auto`)"
+    "none in this run, so there is no GPU column; the service runs on CUDA when present (`PURIFIER_DEVICE=auto`), "
+    "and `make bench` on a CUDA host adds the GPU column"
 )
 
 
@@ -94,7 +94,7 @@ def load_note(summary: dict, others: list[float]) -> str:
     )
 
 
-def _ms(summary: dict, case: str) -> float:
+def inprocess_ms(summary: dict, case: str) -> float:
     return summary["inprocess"][case]["p50_ms"]
 
 
@@ -103,18 +103,18 @@ def _concurrency_one(summary: dict, table: Table) -> list[str]:
     if not ours1:
         return []
     parts = [
-        ("the paper's AE+VGG forward passes (batch 1)", _ms(summary, "ae_vgg_batch1")),
+        ("the paper's AE+VGG forward passes (batch 1)", inprocess_ms(summary, "ae_vgg_batch1")),
         (
             (
                 "the rest of `defend`: the classifier on the raw image (undefended label, detector) on the branch "
                 "thread, the hand-off to it, distances, softmax, `.tolist()`"
             ),
-            _ms(summary, "defend_batch1") - _ms(summary, "ae_vgg_batch1"),
+            inprocess_ms(summary, "defend_batch1") - inprocess_ms(summary, "ae_vgg_batch1"),
         ),
-        ("PNG decoding", _ms(summary, "decode")),
+        ("PNG decoding", inprocess_ms(summary, "decode")),
         (
             "HTTP, FastAPI, the queue and the thread hand-off: the rest",
-            ours1["p50_ms"] - _ms(summary, "defend_batch1") - _ms(summary, "decode"),
+            ours1["p50_ms"] - inprocess_ms(summary, "defend_batch1") - inprocess_ms(summary, "decode"),
         ),
     ]
     rows = [[name, f"{ms:.2f}"] for name, ms in parts] + [["p50 over HTTP at concurrency 1", f"{ours1['p50_ms']:.2f}"]]
@@ -127,11 +127,11 @@ def _concurrency_one(summary: dict, table: Table) -> list[str]:
         table(["part", "ms"], rows),
         "",
         (
-            f"The issue's overhead (p50 − AE+VGG) is {analysis.http_overhead_ms(summary):.2f} ms, but only the last row "
+            f"The HTTP overhead (p50 over HTTP − in-process AE+VGG) is {analysis.http_overhead_ms(summary):.2f} ms, but only the last row "
             "is HTTP: the endpoint does more model work than the paper's pipeline, because it also reports the "
             "undefended prediction and the detector's verdict. On one thread that extra work would cost "
-            f"{_ms(summary, 'defend_serial_batch1') - _ms(summary, 'ae_vgg_batch1'):.2f} ms instead "
-            f"(`defend` serial: {_ms(summary, 'defend_serial_batch1'):.2f} ms)."
+            f"{inprocess_ms(summary, 'defend_serial_batch1') - inprocess_ms(summary, 'ae_vgg_batch1'):.2f} ms instead "
+            f"(`defend` serial: {inprocess_ms(summary, 'defend_serial_batch1'):.2f} ms)."
         ),
     ]
 
@@ -139,8 +139,8 @@ def _concurrency_one(summary: dict, table: Table) -> list[str]:
 def _batching(summary: dict) -> list[str]:
     ours, single = analysis.peak(summary, "ours"), analysis.peak(summary, "ours-batch1")
     inprocess = summary["inprocess"]
-    one, many = _ms(summary, "defend_serial_batch1"), inprocess["defend_serial_batch64"]["per_image_ms"]
-    paper = _ms(summary, "ae_vgg_batch1") / inprocess["ae_vgg_batch64"]["per_image_ms"]
+    one, many = inprocess_ms(summary, "defend_serial_batch1"), inprocess["defend_serial_batch64"]["per_image_ms"]
+    paper = inprocess_ms(summary, "ae_vgg_batch1") / inprocess["ae_vgg_batch64"]["per_image_ms"]
     lines = [
         "",
         (
@@ -149,7 +149,7 @@ def _batching(summary: dict) -> list[str]:
             f"nothing (for the paper's AE+VGG alone, {paper:.1f}×), because the classifier runs on twice as many "
             "images as the purifier and VGG-16 gains little from batching on a CPU. Each request's HTTP work is the "
             "same with and without batching, and it shares the two cores with the model, so it pulls the measured "
-            f"ratio further below that ceiling. With the branch thread, `defend` takes {_ms(summary, 'defend_batch1'):.2f} "
+            f"ratio further below that ceiling. With the branch thread, `defend` takes {inprocess_ms(summary, 'defend_batch1'):.2f} "
             f"ms at batch 1 and {inprocess['defend_batch64']['per_image_ms']:.2f} ms per image at batch 64 of wall time "
             "(two cores)."
         ),
@@ -214,86 +214,28 @@ def bounds(summary: dict, table: Table) -> str:
     return "\n".join(_concurrency_one(summary, table) + _batching(summary) + _litserve(summary))
 
 
-def _profile_share(summary: dict, frame: str) -> float | None:
-    """The inclusive share of ``frame`` in the event loop's samples, from the first profiled point."""
-    for engine in summary["engines"].values():
-        for point in engine["points"]:
-            loop = point.get("profile", {}).get("MainThread")
-            if loop:
-                return loop["inclusive"].get(frame, 0.0)
-    return None
+SETTINGS = """\
+## Settings: how their defaults were chosen
 
+Earlier measurements on this 2-core CPU, 1 torch thread, in-process unless stated; `make bench` keeps
+measuring the ones that have a variant.
 
-def levers(summary: dict) -> str:
-    packages = summary["machine"].get("packages", {})
-    glue = _ms(summary, "defend_serial_batch1") - _ms(summary, "defend_forwards_batch1")
-    serialize, telemetry = (
-        _profile_share(summary, "serialize_response"),
-        _profile_share(summary, "NativeTelemetry.enabled"),
-    )
-    profiled = serialize is not None
-    variant_lines = [
-        f"  - `{key}` ({', '.join(f'{k}={v}' for k, v in summary['engines'][key]['settings'].items())}): ratios "
-        "above (ours / variant; below 1 in CPU per request means the default costs less)."
-        for key in analysis.variants(summary)
-    ]
-    return "\n".join(
-        [
-            "## Levers",
-            "",
-            (
-                f"- **uvloop and httptools**: in use; uvicorn picks both when installed (uvloop "
-                f"{packages.get('uvloop')}, httptools {packages.get('httptools')})."
-            ),
-            (
-                "- **Decoding on the event loop** for small images (`PURIFIER_INLINE_DECODE_MAX_PIXELS`, default "
-                "64×64): the hand-off to the thread pool cost more CPU than decoding a 28×28 PNG. Measured against "
-                "decoding on the pool by the `pool-decode` variant when the run has it."
-            ),
-            "- **Variants in this run**, each the service with one setting changed:",
-            *(variant_lines or ["  - none"]),
-            "- **orjson**: FastAPI already serializes the response model with pydantic-core; "
-            + (
-                f"response validation and JSON took {100 * serialize:.1f} % of the event loop's samples."
-                if profiled
-                else "run with `--profile` to see its share."
-            ),
-            "- **FastAPI's OpenTelemetry check** runs on every request: "
-            + (f"{100 * telemetry:.1f} % of the event loop's samples." if profiled else "see `--profile`."),
-            (
-                "- **The two branches of `defend` in parallel** (`PURIFIER_PARALLEL_DEFEND`, on by default): the raw "
-                "images are classified on a second thread while the purifier and the classifier on the purified "
-                f"images run. In-process at batch 1: {_ms(summary, 'defend_serial_batch1'):.2f} → "
-                f"{_ms(summary, 'defend_batch1'):.2f} ms; at batch 64: "
-                f"{summary['inprocess']['defend_serial_batch64']['p50_ms']:.1f} → "
-                f"{summary['inprocess']['defend_batch64']['p50_ms']:.1f} ms. Over HTTP, against the `serial-defend` "
-                "variant when the run has it (ratios above)."
-            ),
-            (
-                f"- **One fused TorchScript module for AE + VGG**: at most the Python around the forward passes, "
-                f"{glue:.2f} ms of the {_ms(summary, 'defend_serial_batch1'):.2f} ms of serial `defend` at batch 1. "
-                "`torch.jit.script` cannot hold the loaded (frozen) modules as attributes of a new scripted module "
-                "(\"Could not cast attribute\": a loaded module's type belongs to another compilation unit), so "
-                "fusing needs the model source, which the service does not import; not done."
-            ),
-            (
-                "- **FastAPI dependencies**: each sub-dependency is one more `solve_dependencies` call per request; "
-                "the settings are read from the app state, not injected, which took `/defended-classify` from 12 calls "
-                "to 7 (cProfile: 16 % less time inside them; most of their inclusive share in the profile above is "
-                "the body read and the PNG decode they run)."
-            ),
-            (
-                f"- **Threads**: 1 torch thread (`PURIFIER_NUM_THREADS`) beside the event loop, on "
-                f"{summary['machine']['logical_cpus']} logical CPUs; `optimize_for_inference` on the classifier "
-                "(measured in `service/config.py`). More uvicorn worker processes (`PURIFIER_WORKERS`) each hold a "
-                "copy of the models and split the batches: the `workers2` variant when the run has it (ratios "
-                "above). They make `/metrics`, the queues and the attack limit per process, so the default stays "
-                "one and replicas are the way to scale out."
-            ),
-            (
-                "- **torch.export / AOTInductor** beside the TorchScript files: not tried. The forward passes are "
-                "the share of the time the decomposition above attributes to the models; TorchScript stays the "
-                "artifact contract."
-            ),
-        ]
-    )
+- `PURIFIER_OPTIMIZE_CLASSIFIER`: `torch.jit.optimize_for_inference` on the VGG-16s (median of 200 runs):
+  batch 1 even (1.0 / 0.8 ms), batch 2 2.1 → 1.5 ms (MNIST) and 1.7 → 1.3 ms (Fashion-MNIST), batch 8
+  5.9 → 3.2 and 4.8 → 3.5 ms, batch 16 11.5 → 7.0 and 8.6 → 6.0 ms. The autoencoder gains nothing (batch 1:
+  0.21 → 0.31 ms, batch 32: 2.0 → 2.0 ms), so only classifiers are optimized.
+- `PURIFIER_PARALLEL_DEFEND`: `defend` on MNIST, 1 torch thread per branch, median: batch 1 1.73–2.08 →
+  1.38–1.41 ms, batch 8 6.9–7.3 → 4.4–4.7 ms, batch 32 21 → 12 ms. It takes a core the event loop may
+  want; over HTTP it is the `serial-defend` variant.
+- `PURIFIER_MAX_WAIT_MS` = 0 (greedy): sequential `/classify` p50 3.1 ms at 0 against 6.4 ms at 2 ms; at 64
+  concurrent requests batches still average 4–5 images and throughput is no lower than with 1, 2 or 5 ms.
+- `PURIFIER_MAX_CONCURRENT_ATTACKS` = 1: each attack uses `PURIFIER_NUM_THREADS` torch threads, so one keeps
+  attacks to one core beside the inference thread. On the MNIST VGG-16: FGSM 15 ms per image, PGD 8 ms per
+  step (40 steps 0.33 s, 100 steps 0.86 s).
+- `PURIFIER_INLINE_DECODE_MAX_PIXELS` = 64×64: the hand-off to the thread pool costs ~120 µs of CPU per
+  request, more than decoding a 28×28 PNG (~50 µs); a 64×64 RGB decode takes ~110 µs. Over HTTP against 0
+  (always the pool), interleaved rounds: server CPU per request −7 % to −20 % at concurrency 32 and 64;
+  latencies moved within the noise. Over HTTP it is the `pool-decode` variant.
+- `PURIFIER_WORKERS` = 1: two workers (`workers2` variant) at concurrency 64 gave 1046 against 834 req/s and
+  p95 82 against 172 ms, level at 32 and below; each worker holds its own models, queues, attack limit and
+  `/metrics`, so replicas are the way to scale out."""

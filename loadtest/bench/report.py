@@ -9,7 +9,7 @@ import json
 import os
 from pathlib import Path
 
-from loadtest.bench import analysis, plots, prose
+from loadtest.bench import analysis, levers, plots, prose
 from service.config import REPO_ROOT
 from training.markdown import table
 
@@ -157,7 +157,7 @@ def markdown(summary: dict, figures: str) -> str:
                 "# Performance",
                 prose.header(command(summary)),
                 "## Machine and load\n\n" + machine_table(summary),
-                "## Targets (from issue 4)\n\n"
+                "## Performance targets\n\n"
                 + table(["target", "goal", "measured", ""], target_rows)
                 + "\n\n"
                 + prose.load_note(summary, _others(summary)),
@@ -166,7 +166,8 @@ def markdown(summary: dict, figures: str) -> str:
                 "## In-process model time (no HTTP)\n\n" + prose.INPROCESS + "\n\n" + inprocess_table(summary),
                 f"## Figures\n\n![throughput]({figures}/{THROUGHPUT_PNG})\n\n![latency CDF]({figures}/{CDF_PNG})",
                 "## What bounds it\n\n" + prose.bounds(summary, table) + "\n\n" + profile_section(summary),
-                prose.levers(summary),
+                levers.levers(summary),
+                prose.SETTINGS,
                 prose.METHOD,
                 prose.LOCUST,
             ]

@@ -48,7 +48,7 @@ def test_lock_pins_every_requirement_of_its_extras(name: str) -> None:
     assert not stale_pins(lock), f"{name} is out of step with pyproject.toml ({RELOCK}): {stale_pins(lock)}"
 
 
-@pytest.mark.parametrize("name", [*LOCKS, "torchattacks.txt"])
+@pytest.mark.parametrize("name", [*LOCKS, "torchattacks.txt", "autoattack.txt"])
 def test_every_pin_carries_hashes(name: str) -> None:
     text = (REQUIREMENTS / name).read_text()
     pins = re.findall(r"^([A-Za-z0-9._-]+)==\S+((?:\s*\\\n\s+--hash=sha256:[0-9a-f]{64})*)", text, re.MULTILINE)
@@ -90,7 +90,7 @@ def test_makefile_installs_the_dev_lock_a_superset_of_the_image() -> None:
     locks = [
         path for command in commands if command.startswith("pip install") for path in pip_requirement_files(command)
     ]
-    assert locks == ["requirements/dev.txt", "requirements/torchattacks.txt"]
+    assert locks == ["requirements/dev.txt", "requirements/torchattacks.txt", "requirements/autoattack.txt"]
     assert all(
         "--require-hashes" in command or "--no-deps" in command for command in commands if "pip install" in command
     )

@@ -30,10 +30,10 @@ def _garble_manifest(root: Path) -> None:
 
 
 def _rename_purifier(root: Path) -> None:
-    """A purifier name outside the API's enum would be unreachable: refused, not silently ignored."""
+    """A model name that could not be a query value (spaces, capitals, a path) is refused, not silently ignored."""
     path = root / "mnist" / "manifest.json"
     manifest = json.loads(path.read_text())
-    manifest["models"]["autoencoder-v2"] = manifest["models"].pop("autoencoder-pgd")
+    manifest["models"]["Autoencoder V2"] = manifest["models"].pop("autoencoder-pgd")
     path.write_text(json.dumps(manifest))
 
 
@@ -44,7 +44,7 @@ def _rename_purifier(root: Path) -> None:
         (_drop_manifest, {}, "fashion-mnist/manifest.json: missing"),
         (_drop_model, {}, "mnist/autoencoder-pgd.pt: missing"),
         (_garble_manifest, {}, "mnist/manifest.json: not valid JSON"),
-        (_rename_purifier, {}, "invalid manifest (1 error(s): Value error, purifier 'autoencoder-v2'"),
+        (_rename_purifier, {}, "invalid manifest (1 error(s): Value error, model name 'Autoencoder V2' is not of the form"),
         (lambda root: None, {"PURIFIER_MAX_BATCH_SIZE": "0"}, "invalid PURIFIER_* settings"),
         (lambda root: None, {"PURIFIER_CORS_ORIGINS": "not json"}, "invalid PURIFIER_* settings"),
     ],

@@ -26,6 +26,8 @@ DEFAULT_PURIFIER = "autoencoder"  # what the service ships
 SURROGATE = "surrogate.ckpt"
 ADV_TRAINED = "classifier-fgsm-rs.ckpt"
 FINETUNED = "classifier-purified.ckpt"
+# served pipeline -> the defense above that is the same models
+PIPELINE_DEFENSES = {DEFAULT_PURIFIER: "default", PAPER_PURIFIER: "paper", "autoencoder-fgsm": None}
 
 
 @dataclass
@@ -64,7 +66,7 @@ def load_eager(path: Path, device) -> nn.Module | None:
 
 def build(artifacts: Path, run: Path, device, votes: int) -> tuple[dict[str, Defense], nn.Module | None]:
     """({name: Defense}, transfer surrogate or None), in the order of the report's columns."""
-    _, models = load_artifacts(Path(artifacts), device)
+    manifest, models = load_artifacts(Path(artifacts), device)
     clf = models["classifier"]
 
     def purified(name: str, label: str, purifier: str, classifier: nn.Module, **kw) -> Defense:
@@ -84,4 +86,20 @@ def build(artifacts: Path, run: Path, device, votes: int) -> tuple[dict[str, Def
     if adv is not None:
         out["adv-training"] = Defense("adv-training", "FGSM-RS adversarial training (no purifier)", adv,
                                       classifier=adv)
+    out |= served_pipelines(manifest, models)
     return out, load_eager(run / SURROGATE, device)
+
+
+def served_pipelines(manifest: dict, models: dict) -> dict[str, Defense]:
+    """Every pipeline the manifest names that is not one of the defenses above, under its own name."""
+    by_file = {m["file"]: name for name, m in manifest["models"].items()}
+    out = {}
+    for name, pipeline in manifest.get("pipelines", {}).items():
+        if name in PIPELINE_DEFENSES:
+            continue
+        classifier = models[by_file[pipeline["classifier"]]]
+        purifier = models[by_file[pipeline["purifier"]]] if pipeline.get("purifier") else None
+        label = f"pipeline {name}: {by_file.get(pipeline.get('purifier'), 'no purifier')} -> {by_file[pipeline['classifier']]}"
+        model = classifier if purifier is None else nn.Sequential(purifier, classifier)
+        out[name] = Defense(name, label, model, purifier, classifier)
+    return out

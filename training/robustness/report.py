@@ -10,9 +10,9 @@ from pathlib import Path
 
 from ..markdown import table_lines
 from . import figures
-from .results import Cells
+from .results import PENDING, Cells, fmt
+from .verdict import RULE, candidates, verdict
 
-PENDING = "*pending*"
 # (column title, defense, attack for FGSM rows, attack for PGD rows); None = this column's clean row only
 COLUMNS = [
     ("no defense (white-box)", "none", "fgsm", "eot-pgd"),
@@ -24,30 +24,15 @@ COLUMNS = [
     ("candidate: fine-tuned classifier, adaptive", "finetuned", "eot-fgsm", "eot-pgd"),
     ("FGSM-RS adversarial training (white-box)", "adv-training", "eot-fgsm", "eot-pgd"),
 ]
-CANDIDATES = ("vote", "finetuned")
-USEFUL = 0.10  # adaptive accuracy below this is no protection, whichever defense is "ahead"
-LONGEST = 200  # steps of the longest EOT-PGD in the convergence check
-RULE = ("adopted if its EOT-PGD accuracy, averaged over the table's PGD eps, is at least 1 point above the "
-        "default purifier's, its purified-clean accuracy is at most 1 point below, and the gain (at least 1 point) "
-        "survives in the worst case over every attack of the checks stage (an image counts only if it survives "
-        f"EOT-PGD at every step count up to {LONGEST}, BPDA, transfer and Square), so that it is not gradient "
-        "masking or a weak attack")
-
-
-def _fmt(entry: dict | None, ci: bool = True) -> str:
-    if not entry:
-        return PENDING
-    text = f"{entry['accuracy']:.3f}"
-    return f"{text} [{entry['ci95'][0]:.3f}, {entry['ci95'][1]:.3f}]" if ci else text
 
 
 def main_table(cells: Cells) -> list[str]:
     clean = cells.result["clean"]
     rows = [["clean (n={:,})".format(clean["none"]["n"]) if "none" in clean else "clean"]
-            + [_fmt(clean.get(d)) for _, d, _, _ in COLUMNS]]
+            + [fmt(clean.get(d)) for _, d, _, _ in COLUMNS]]
     for family, eps_list, idx in (("FGSM", cells.cfg["fgsm_eps"], 2), ("PGD", cells.cfg["pgd_eps"], 3)):
         for eps in eps_list:
-            rows.append([f"{family} eps={eps}"] + [_fmt(cells.get(col[1], col[idx], eps)) for col in COLUMNS])
+            rows.append([f"{family} eps={eps}"] + [fmt(cells.get(col[1], col[idx], eps)) for col in COLUMNS])
     return table_lines(["attack"] + [c[0] for c in COLUMNS], rows)
 
 
@@ -56,26 +41,26 @@ def other_threats(cells: Cells) -> list[str]:
     sur = cells.cfg["surrogate"]
     out = [f"**Transfer** (PGD-{cells.cfg['eot_steps']} with a random start, run to the end, on a surrogate trained "
            f"independently: width {sur['width']}, seed {sur['seed']}, {sur['epochs']} epochs; n={cells.cfg['n']}):", ""]
-    out += table_lines(["eps"] + names, [[str(e)] + [_fmt(cells.get(d, "transfer", e, k=1)) for d in names]
+    out += table_lines(["eps"] + names, [[str(e)] + [fmt(cells.get(d, "transfer", e, k=1)) for d in names]
                                     for e in cells.cfg["pgd_eps"]])
     m = cells.cfg["check_n"]
     out += ["", f"**BPDA + EOT** beside full EOT-PGD on the same first {m} images (same steps, draws and restart):", ""]
     rows = []
     for d in ("default", "finetuned", "paper"):
         for e in cells.cfg["pgd_eps"]:
-            rows.append([d, str(e), _fmt(cells.get(d, "bpda", e, m)),
-                         _fmt(cells.subset(cells.get(d, "eot-pgd", e), m))])
+            rows.append([d, str(e), fmt(cells.get(d, "bpda", e, m)),
+                         fmt(cells.subset(cells.get(d, "eot-pgd", e), m))])
     out += table_lines(["defense", "eps", "BPDA", "EOT-PGD"], rows)
     out += ["", f"**Worst case per image** over every white-box, transfer and black-box attack run at that eps "
             f"(first {m} test images; the number of attacks in brackets). This, not any single column, is the "
             "robust accuracy:", ""]
-    out += table_lines(["eps"] + names, [[str(e)] + [(lambda w, k: f"{_fmt(w)} ({k})" if w else PENDING)(
+    out += table_lines(["eps"] + names, [[str(e)] + [(lambda w, k: f"{fmt(w)} ({k})" if w else PENDING)(
         *cells.worst_case(d, e, m)) for d in names] for e in cells.cfg["pgd_eps"]])
     out += ["", f"**Square Attack** (black-box, {cells.cfg['square_queries']} queries per image, n={m}):", ""]
     square = [c for c in cells.all if c["attack"] == "square"]
     eps_sq = sorted({c["eps"] for c in square})
     names_sq = [d for d in names if any(c["defense"] == d for c in square)]
-    out += table_lines(["eps"] + names_sq, [[str(e)] + [_fmt(cells.get(d, "square", e, m, queries=cells.cfg["square_queries"]))
+    out += table_lines(["eps"] + names_sq, [[str(e)] + [fmt(cells.get(d, "square", e, m, queries=cells.cfg["square_queries"]))
                                                    for d in names_sq] for e in eps_sq] or [[PENDING]])
     return out
 
@@ -85,7 +70,7 @@ def convergence(cells: Cells) -> list[str]:
     out = [f"EOT-PGD at eps={e}, first {m} test images, 1 restart.", ""]
     steps = sorted({c["steps"] for c in cells.all if c["attack"] == "eot-pgd" and c["n"] == m} | {20, 50, 100, 200})
     out += table_lines(["steps (k={})".format(cfg["eot_samples"])] + [str(s) for s in steps],
-                  [[d] + [_fmt(cells.get(d, "eot-pgd", e, m, steps=s, k=cfg["eot_samples"], restarts=1))
+                  [[d] + [fmt(cells.get(d, "eot-pgd", e, m, steps=s, k=cfg["eot_samples"], restarts=1))
                           for s in steps] for d in ("default", "finetuned")])
     out.append("")
     for d in ("default", "finetuned"):
@@ -99,10 +84,10 @@ def convergence(cells: Cells) -> list[str]:
                           "50-step number is not a converged bound for it; trust the worst case below)."))
     worst = [(d, *cells.worst_case(d, e, m)) for d in ("default", "finetuned")]
     out += ["", "Worst case over every attack run at this eps (per image: it must survive all of them):", ""]
-    out += table_lines(["defense", "attacks", "accuracy"], [[d, str(k), _fmt(w)] for d, w, k in worst])
+    out += table_lines(["defense", "attacks", "accuracy"], [[d, str(k), fmt(w)] for d, w, k in worst])
     ks = sorted({c["k"] for c in cells.all if c["attack"] == "eot-pgd" and c["n"] == m} | {1, 4, 8, 16, 32})
     out += [""] + table_lines(["EOT draws k ({} steps)".format(cfg["eot_steps"])] + [str(k) for k in ks],
-                         [["default"] + [_fmt(cells.get("default", "eot-pgd", e, m, steps=cfg["eot_steps"], k=k,
+                         [["default"] + [fmt(cells.get("default", "eot-pgd", e, m, steps=cfg["eot_steps"], k=k,
                                                          restarts=1)) for k in ks]])
     by_k = [(k, c) for k in ks if (c := cells.get("default", "eot-pgd", e, m, steps=cfg["eot_steps"], k=k, restarts=1))]
     used = [c["accuracy"] for k, c in by_k if k >= cfg["eot_samples"]]
@@ -111,111 +96,6 @@ def convergence(cells: Cells) -> list[str]:
         out += ["", f"- default: from k={cfg['eot_samples']} (the table's) up to k={by_k[-1][0]} accuracy spans "
                 f"{spread:.1%}" + (" (flat: more draws do not strengthen the attack)." if spread <= 0.05 else
                                    " (not flat: the table's k is too small).")]
-    return out
-
-
-def candidates(cells: Cells) -> tuple[list[str], dict]:
-    clean = cells.result["clean"]
-    base = clean.get("default")
-    rows, verdicts = [], {}
-    for c in CANDIDATES:
-        adaptive = [(cells.get(c, "eot-pgd", e), cells.get("default", "eot-pgd", e)) for e in cells.cfg["pgd_eps"]]
-        if c not in clean or not base or any(a is None or b is None for a, b in adaptive):
-            rows.append([cells.result["defenses"].get(c, c), _fmt(clean.get(c)), PENDING, PENDING, PENDING])
-            continue
-        d_clean = clean[c]["accuracy"] - base["accuracy"]
-        d_adv = sum(a["accuracy"] - b["accuracy"] for a, b in adaptive) / len(adaptive)
-        has_longest = all(cells.get(d, "eot-pgd", cells.cfg["convergence_eps"], cells.cfg["check_n"], steps=LONGEST,
-                                    k=cells.cfg["eot_samples"], restarts=1) for d in (c, "default"))
-        strong = [cells.worst_case(d, cells.cfg["convergence_eps"], cells.cfg["check_n"])[0] for d in (c, "default")]
-        d_strong = strong[0]["accuracy"] - strong[1]["accuracy"] if has_longest and all(strong) else None
-        passed = d_adv >= 0.01 and d_clean >= -0.01
-        if passed and d_strong is None:
-            status = f"{PENDING} (passes the table; the worst-case check is not run yet)"
-        else:
-            verdicts[c] = passed and d_strong >= 0.01
-            status = "adopted" if verdicts[c] else "rejected"
-        rows.append([cells.result["defenses"][c], _fmt(clean[c]), f"{d_clean:+.3f}", f"{d_adv:+.3f}",
-                     f"{d_strong:+.3f}" if d_strong is not None else PENDING if passed else "not run (fails the table)",
-                     status])
-    out = table_lines(["candidate", "purified-clean accuracy", "clean change vs default", "mean EOT-PGD change",
-                  f"worst-case change (eps={cells.cfg['convergence_eps']}, n={cells.cfg['check_n']})",
-                  "verdict"], rows)
-    det = cells.result.get("detector", {}).get("default")
-    if det and det["auc"]:
-        out += ["", f"**Reconstruction-error detector** (ROC AUC, clean vs EOT-PGD examples, n={det['n']} each; "
-                "the attack did not try to keep the error low, so this is an upper bound):", ""]
-        out += table_lines(["eps"] + list(det["auc"]), [["AUC"] + [f"{v:.3f}" for v in det["auc"].values()]])
-    return out, verdicts
-
-
-def verdict(cells: Cells, verdicts: dict) -> list[str]:
-    """Plain-language statements, each computed from the cells it cites."""
-    out, clean = [], cells.result["clean"]
-    for e in cells.cfg["pgd_eps"]:
-        obl, ada = cells.get("default", "pgd", e), cells.get("default", "eot-pgd", e)
-        at, none = cells.get("adv-training", "eot-pgd", e), cells.get("none", "eot-pgd", e)
-        if not (obl and ada):
-            out.append(f"- eps={e}: {PENDING}.")
-            continue
-        text = (f"- eps={e}: the shipped purifier keeps {obl['accuracy']:.1%} against the paper's oblivious PGD "
-                f"but {ada['accuracy']:.1%} when the attacker differentiates through it (EOT-PGD)")
-        if none:
-            text += f"; the undefended classifier keeps {none['accuracy']:.1%}"
-        if at:
-            side = "above" if ada["ci95"][0] > at["ci95"][1] else "below" if ada["ci95"][1] < at["ci95"][0] else \
-                "not separable from"
-            text += (f"; FGSM-RS adversarial training keeps {at['accuracy']:.1%} under white-box PGD, so the "
-                     f"purifier is {side} the baseline (95% CIs)")
-        out.append(text + ".")
-    sides = {}
-    for e in cells.cfg["pgd_eps"]:
-        ada, at = cells.get("default", "eot-pgd", e), cells.get("adv-training", "eot-pgd", e)
-        if ada and at:
-            sides[e] = "above" if ada["ci95"][0] > at["ci95"][1] else "below" if ada["ci95"][1] < at["ci95"][0] \
-                else "level with"
-    if sides and "default" in clean and "adv-training" in clean:
-        cheaper = clean["default"]["accuracy"] > clean["adv-training"]["accuracy"]
-        wins = [str(e) for e, side in sides.items() if side == "above"]
-        # a win at accuracies this low protects nobody: say so rather than count it
-        hollow = [str(e) for e, side in sides.items()
-                  if side == "above" and cells.get("default", "eot-pgd", e)["accuracy"] < USEFUL]
-        out.append("- **Worth offering over adversarial training?** Under white-box attack the purifier is "
-                   + ", ".join(f"{side} it at eps={e}" for e, side in sides.items())
-                   + f"; on clean images it costs {'less' if cheaper else 'more'} accuracy than adversarial training. "
-                   + ("It wins at eps=" + ", ".join(wins) + "." if wins else
-                      "It wins nowhere under white-box attack" + (", only on clean accuracy." if cheaper else "."))
-                   + (f" At eps={', '.join(hollow)} both keep under {USEFUL:.0%}: neither protects there, so the "
-                      "win is of no use." if hollow else ""))
-    if "default" in clean and "adv-training" in clean:
-        out.append(f"- Clean accuracy: purified {clean['default']['accuracy']:.1%}, adversarially trained "
-                   f"{clean['adv-training']['accuracy']:.1%}, undefended {clean['none']['accuracy']:.1%}.")
-    for d in ("paper", "default"):
-        above = [c for c in cells.all if c["defense"] == d and c["attack"] in ("fgsm", "pgd") and d in clean
-                 and c["ci95"][0] > clean[d]["accuracy"]]
-        if above:
-            worst = max(above, key=lambda c: c["accuracy"])
-            out.append(f"- The {cells.result['defenses'][d]} is *more* accurate on {len(above)} oblivious adversarial "
-                       f"sets than on clean images (e.g. {worst['attack'].upper()} eps={worst['eps']}: "
-                       f"{worst['accuracy']:.1%} vs clean {clean[d]['accuracy']:.1%}): most likely it has learned to read the "
-                       "attack's own perturbation, which depends on the true label (label leaking, Kurakin et al. 2017), "
-                       "so its oblivious numbers overstate it.")
-    for attack, what in (("transfer", "transfer examples from an independently trained model"),
-                         ("square", f"Square Attack ({cells.cfg['square_queries']} queries, n={cells.cfg['check_n']})")):
-        def other(d, e, c):
-            return cells.get(d, attack, e, c["n"]) if attack == "square" else cells.get(d, attack, e, k=1)
-        rows = sorted((c["eps"], c, other("none", c["eps"], c), other("adv-training", c["eps"], c))
-                      for c in cells.all if c["defense"] == "default" and c["attack"] == attack)
-        if rows:
-            def others(u, a):
-                text = "; ".join(f"{name}: {o['accuracy']:.1%}" for name, o in
-                                 (("no defense", u), ("adversarial training", a)) if o)
-                return f" ({text})" if text else ""
-            out.append(f"- Against {what}, the shipped purifier keeps " + ", ".join(
-                f"{c['accuracy']:.1%} at eps={e}{others(u, a)}" for e, c, u, a in rows) + ".")
-    status = {c: ("adopted" if verdicts[c] else "rejected") if c in verdicts else PENDING for c in CANDIDATES}
-    out.append("- Improvement candidates: " + "; ".join(f"{cells.result['defenses'].get(c, c)}: {v}"
-                                                         for c, v in status.items()) + f" (rule: {RULE}).")
     return out
 
 

@@ -10,8 +10,9 @@ from pathlib import Path
 from ..stats import wilson
 from .threats import Threat
 
+PENDING = "*pending*"  # a cell the (resumable) run has not reached yet
 # the attacks an image must all survive to count in a defense's worst case
-WORST_CASE_ATTACKS = ("eot-pgd", "bpda", "transfer", "square")
+WORST_CASE_ATTACKS = ("eot-pgd", "bpda", "transfer", "square", "autoattack")
 
 
 class Results:
@@ -78,3 +79,11 @@ class Cells:
         correct = entry["hits"][:n].count("1")
         lo, hi = wilson(correct, n)
         return {"accuracy": correct / n, "ci95": [lo, hi], "n": n}
+
+
+def fmt(entry: dict | None, ci: bool = True) -> str:
+    """A cell's accuracy, with its Wilson 95% CI unless ``ci`` is off; PENDING when missing."""
+    if not entry:
+        return PENDING
+    text = f"{entry['accuracy']:.3f}"
+    return f"{text} [{entry['ci95'][0]:.3f}, {entry['ci95'][1]:.3f}]" if ci else text

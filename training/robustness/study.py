@@ -21,22 +21,24 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
 from .. import data, train_classifier
-from ..advsets import AttackSpec, cached
-from ..pipeline import _with_defaults
-from ..runs import pick_device, run_dir
+from ..advsets import AdvSetSpec, cached
+from ..runs import pick_device
+from ..steps import Common, derive, from_args
 from ..stats import rate
 from . import report, train_adversarial
-from .defenses import ADV_TRAINED, FINETUNED, SURROGATE, Defense, build
-from .results import Results
-from .threats import Threat, craft, detector_auc, fingerprint
+from .defenses import ADV_TRAINED, FINETUNED, PIPELINE_DEFENSES, SURROGATE, Defense, build
+from .results import Cells, Results
+from .threats import Threat, craft, detector_auc, fingerprint, notes
 
 log = logging.getLogger(__name__)
-STAGES = ("table", "baselines", "checks")
+KNOWN_DEFENSES = ("none", "paper", "default", "vote", "finetuned", "adv-training")
+STAGES = ("table", "baselines", "checks", "autoattack")
 FGSM_EPS = (0.1, 0.2, 0.3, 0.6)
 PGD_EPS = (0.1, 0.2, 0.3)
 OBLIVIOUS = ("none", "paper", "default", "vote")  # an oblivious attack targets the undefended classifier
@@ -47,38 +49,66 @@ CHECKED = ("default", "finetuned")  # convergence in steps and BPDA: the shipped
 CONVERGENCE_EPS = {"mnist": 0.2, "fashion-mnist": 0.1}
 STEPS_GRID = (20, 50, 100, 200)
 K_GRID = (1, 4, 8, 16, 32)
+# where AutoAttack runs: each dataset's usual l-inf budget, the one its robust pipelines train at
+AUTOATTACK_EPS = {"mnist": 0.3, "fashion-mnist": 0.1}
 # (width, seed, epochs) of the transfer surrogate: independently trained, narrower, other seed
 SURROGATE_CONFIG = (0.125, 1, 3)
 
 
+# The comparison models' recipes, per dataset. Wong et al.'s exact FGSM-RS (alpha = 1.25 eps, full eps from the
+# first step) overfits catastrophically on MNIST at eps 0.3 with this VGG within 4 epochs, so this baseline ramps
+# eps up over the first half of training and steps alpha = eps.
+BASELINES = {
+    ADV_TRAINED: {"mnist": dict(inputs="fgsm-rs", epochs=4, lr=2e-3, eps_ramp=0.5, alpha_ratio=1.0),
+                  "fashion-mnist": dict(inputs="fgsm-rs", epochs=3, lr=2e-3, eps_ramp=0.0, alpha_ratio=1.25)},
+    FINETUNED: {dataset: dict(inputs="purified", init="classifier.ckpt", purifier="autoencoder.pt", epochs=2, lr=5e-4)
+                for dataset in ("mnist", "fashion-mnist")},
+}
+
+
+@dataclass(frozen=True)
+class Config(Common):
+    stages: tuple[str, ...] = STAGES
+    n: int = 1000  # test images for the main table
+    check_n: int = 200  # test images for convergence, BPDA and Square
+    steps: int = 50  # EOT-PGD steps (alpha = 2.5 eps / steps)
+    eot: int = 8  # noise draws per EOT gradient
+    restarts: int = 1
+    queries: int = 1000  # Square Attack query budget per image
+    square_eps: tuple[float, ...] = (0.1, 0.3)
+    votes: int = 8  # noise draws of the majority-vote candidate
+    chunk: int = 100  # images per cached (resumable) attack chunk
+    seed: int = 0  # seed of the latent noise at evaluation
+    docs: Path = Path("docs")
+    report_only: bool = False  # only re-render docs/robustness.md from the JSON
+    autoattack_n: int = 1000  # test images for AutoAttack and the served pipelines' suite
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--stages", nargs="+", choices=STAGES, default=list(STAGES))
-    p.add_argument("--n", type=int, default=1000, help="test images for the main table")
-    p.add_argument("--check-n", type=int, default=200, help="test images for convergence, BPDA and Square")
-    p.add_argument("--steps", type=int, default=50, help="EOT-PGD steps (alpha = 2.5 eps / steps)")
-    p.add_argument("--eot", type=int, default=8, help="noise draws per EOT gradient")
-    p.add_argument("--restarts", type=int, default=1)
-    p.add_argument("--queries", type=int, default=1000, help="Square Attack query budget per image")
-    p.add_argument("--square-eps", type=float, nargs="+", default=[0.1, 0.3])
-    p.add_argument("--votes", type=int, default=8, help="noise draws of the majority-vote candidate")
-    p.add_argument("--chunk", type=int, default=100, help="images per cached (resumable) attack chunk")
-    p.add_argument("--seed", type=int, default=0, help="seed of the latent noise at evaluation")
-    p.add_argument("--docs", type=Path, default=Path("docs"))
+    p.add_argument("--stages", nargs="+", choices=STAGES, default=list(Config.stages))
+    p.add_argument("--n", type=int, default=Config.n, help="test images for the main table")
+    p.add_argument("--check-n", type=int, default=Config.check_n, help="test images for convergence, BPDA and Square")
+    p.add_argument("--steps", type=int, default=Config.steps, help="EOT-PGD steps (alpha = 2.5 eps / steps)")
+    p.add_argument("--eot", type=int, default=Config.eot, help="noise draws per EOT gradient")
+    p.add_argument("--restarts", type=int, default=Config.restarts)
+    p.add_argument("--queries", type=int, default=Config.queries, help="Square Attack query budget per image")
+    p.add_argument("--square-eps", type=float, nargs="+", default=list(Config.square_eps))
+    p.add_argument("--votes", type=int, default=Config.votes, help="noise draws of the majority-vote candidate")
+    p.add_argument("--chunk", type=int, default=Config.chunk, help="images per cached (resumable) attack chunk")
+    p.add_argument("--seed", type=int, default=Config.seed, help="seed of the latent noise at evaluation")
+    p.add_argument("--docs", type=Path, default=Config.docs)
     p.add_argument("--report-only", action="store_true", help="only re-render docs/robustness.md from the JSON")
+    p.add_argument("--autoattack-n", type=int, default=Config.autoattack_n,
+                   help="test images for AutoAttack and the served pipelines' attack suite")
 
 
-def train_missing(args: argparse.Namespace) -> None:
+def train_missing(config: Config) -> None:
     """The comparison models, each resumable (a finished checkpoint returns at once)."""
     width, seed, epochs = SURROGATE_CONFIG
-    sub = _with_defaults(args, train_classifier)
-    sub.width, sub.seed, sub.epochs, sub.out, sub.lr, sub.batch_size = width, seed, epochs, SURROGATE, 2e-3, 64
-    train_classifier.main(sub)
-    for inputs, out in (("fgsm-rs", ADV_TRAINED), ("purified", FINETUNED)):
-        sub = _with_defaults(args, train_adversarial)
-        for key, value in vars(train_adversarial.defaults(inputs, args.dataset)).items():
-            setattr(sub, key, value)
-        sub.out = out
-        train_adversarial.main(sub)
+    train_classifier.run(derive(train_classifier.Config, config, width=width, seed=seed, epochs=epochs,
+                                out=SURROGATE, lr=2e-3, batch_size=64))
+    for out, recipes in BASELINES.items():
+        train_adversarial.run(derive(train_adversarial.Config, config, out=out, **recipes[config.dataset]))
 
 
 def trained_models(run: Path) -> dict:
@@ -94,8 +124,25 @@ def trained_models(run: Path) -> dict:
     return out
 
 
-def plan(stage: str, names: list[str], args: argparse.Namespace) -> list[tuple[str, Threat, int]]:
+def autoattack_plan(defenses: dict[str, Defense], args: Config) -> list[tuple[str, Threat, int]]:
+    """AutoAttack on every served pipeline and on the undefended classifier, most robust candidates first; and,
+    for the pipelines the other stages do not cover, the rest of the suite (EOT-PGD, BPDA, transfer, Square)."""
+    n, eot = args.autoattack_n, dict(steps=args.steps, k=args.eot, restarts=args.restarts)
+    pipelines = [name for name in defenses if name not in KNOWN_DEFENSES]
+    cells = [(d, Threat("autoattack", AUTOATTACK_EPS[args.dataset]), n) for d in (*pipelines, "default", "none")]
+    for d in pipelines:
+        cells += [(d, Threat("eot-pgd", e, **eot), n) for e in PGD_EPS]
+        cells += [(d, Threat("square", e, queries=args.queries), n) for e in args.square_eps]
+        cells += [(d, Threat("transfer", e, steps=args.steps, k=1), n) for e in PGD_EPS]
+        cells += [(d, Threat("bpda", e, **eot), n) for e in PGD_EPS if defenses[d].stochastic]
+    return cells
+
+
+def plan(stage: str, defenses: dict[str, Defense], args: Config) -> list[tuple[str, Threat, int]]:
     """(defense, threat, n) cells of one stage, cheap and most important first."""
+    if stage == "autoattack":
+        return [(d, t, k) for d, t, k in autoattack_plan(defenses, args) if d in defenses]
+    names = list(defenses)
     n, m = args.n, args.check_n
     eot = dict(steps=args.steps, k=args.eot, restarts=args.restarts)
     cells: list[tuple[str, Threat, int]] = []
@@ -123,20 +170,21 @@ def plan(stage: str, names: list[str], args: argparse.Namespace) -> list[tuple[s
     return [(d, t, k) for d, t, k in cells if d in names]
 
 
-def main(args: argparse.Namespace) -> None:
+def run(args: Config) -> None:
     docs_json = args.docs / "robustness" / f"{args.dataset}.json"
     if args.report_only:
         report.write(args.docs)
         return
     device = pick_device(args.device)
-    run = run_dir(args.workdir, args.dataset)
+    run = args.run_dir
     x, y = data.load_splits(args.root, args.dataset, limit=args.limit)["test"].tensors
     results = Results(docs_json, args.dataset, config={
         "n": min(args.n, len(x)), "check_n": min(args.check_n, len(x)), "eot_steps": args.steps,
         "eot_samples": args.eot, "restarts": args.restarts, "square_queries": args.queries, "votes": args.votes,
         "seed": args.seed, "convergence_eps": CONVERGENCE_EPS[args.dataset], "fgsm_eps": FGSM_EPS,
         "pgd_eps": PGD_EPS, "oblivious_pgd": {"alpha": 0.01, "steps": 40, "random_start": False},
-        "surrogate": dict(zip(("width", "seed", "epochs"), SURROGATE_CONFIG))})
+        "surrogate": dict(zip(("width", "seed", "epochs"), SURROGATE_CONFIG)),
+        "autoattack_n": min(args.autoattack_n, len(x)), "autoattack_eps": AUTOATTACK_EPS[args.dataset]})
     for stage in [s for s in STAGES if s in args.stages]:
         if stage == "baselines":
             train_missing(args)
@@ -147,14 +195,14 @@ def main(args: argparse.Namespace) -> None:
             if results.data["clean"].get(name, {}).get("fingerprint") != fingerprint(d.model):
                 results.put("clean", name, {**rate(d.predict(x, args.seed, device) == y),
                                             "fingerprint": fingerprint(d.model)})
-        for name, threat, n in plan(stage, list(defenses), args):
+        for name, threat, n in plan(stage, defenses, args):
             if threat.attack == "transfer" and surrogate is None:
                 continue
             d = defenses[name]
             xs, ys = x[:n], y[:n]
             if threat.attack in ("fgsm", "pgd"):
-                spec = (AttackSpec("fgsm", eps=threat.eps) if threat.attack == "fgsm"
-                        else AttackSpec("pgd", eps=threat.eps, alpha=0.01, steps=40))
+                spec = (AdvSetSpec("fgsm", eps=threat.eps) if threat.attack == "fgsm"
+                        else AdvSetSpec("pgd", eps=threat.eps, alpha=0.01, steps=40))
                 adv, seconds = cached(run / "adv", defenses["none"].model, xs, ys, spec, tag="test0",
                                       device=device), None
             elif threat.attack == "transfer":
@@ -170,4 +218,33 @@ def main(args: argparse.Namespace) -> None:
             log.info("%s %s n=%d: %.4f", name, threat.key(), n, hits.float().mean())
         results.put("detector", "default", detector_auc(defenses["default"], x[:args.n], y[:args.n],
                                                         run, args, PGD_EPS, device))
+        if stage == "autoattack":
+            record_pipelines(results, defenses, args)
         report.write(args.docs)
+
+
+def main(args: argparse.Namespace) -> None:
+    run(from_args(Config, args))
+
+
+def record_pipelines(results: Results, defenses: dict[str, Defense], args: Config) -> None:
+    """Each served pipeline's clean, AutoAttack and worst-case accuracy, into the manifest that names it."""
+    path = args.artifact_dir / "manifest.json"
+    manifest, cells = json.loads(path.read_text()), Cells(results.data)
+    eps, n = AUTOATTACK_EPS[args.dataset], min(args.autoattack_n, results.data["config"]["autoattack_n"])
+    for name, pipeline in manifest.get("pipelines", {}).items():
+        defense = PIPELINE_DEFENSES.get(name, name)
+        if defense not in defenses:
+            continue
+        threat = Threat("autoattack", eps).for_defense(defenses[defense])
+        autoattack = cells.get(defense, "autoattack", eps, n, k=threat.k)
+        worst, attacks = cells.worst_case(defense, eps, n)
+        pipeline["metrics"] = {
+            "clean": {k: v for k, v in results.data["clean"][defense].items() if k != "fingerprint"},
+            "eps": eps,
+            "autoattack": None if autoattack is None else {
+                "version": "rand" if threat.k > 1 else "standard", **cells.subset(autoattack, n),
+                "notes": notes(threat, defenses[defense], args.run_dir / "robust")},
+            "worst_case": None if worst is None else {**worst, "attacks": attacks},
+        }
+    path.write_text(json.dumps(manifest, indent=2) + "\n")

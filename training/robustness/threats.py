@@ -12,6 +12,8 @@ from tqdm import tqdm
 
 from advattacks import BPDA, EOTPGD, Square
 
+from .autoattack import EOT_DRAWS, ReferenceAutoAttack
+
 from ..advsets import model_fingerprint
 from ..runs import predict
 from .defenses import Defense
@@ -24,7 +26,8 @@ class Threat:
     ``transfer``: PGD with a random start on the surrogate, run all ``steps`` (not stopped at the first success,
     which transfers better); ``eot-fgsm``/``eot-pgd``: white-box through the whole
     defense, gradients averaged over ``k`` noise draws; ``bpda``: EOT with the purifier's backward
-    pass replaced by the identity; ``square``: black-box, ``queries`` per image."""
+    pass replaced by the identity; ``square``: black-box, ``queries`` per image; ``autoattack``: the reference
+    AutoAttack, version ``rand`` (EOT over ``k`` = 20 draws) on a stochastic defense, else ``standard``."""
 
     attack: str
     eps: float
@@ -40,15 +43,21 @@ class Threat:
             return f"transfer-eps{self.eps}-s{self.steps}"
         if self.attack == "square":
             return f"square-eps{self.eps}-q{self.queries}"
+        if self.attack == "autoattack":
+            return f"autoattack-{'rand' if self.k > 1 else 'standard'}-eps{self.eps}"
         if self.attack == "eot-fgsm":
             return f"eot-fgsm-eps{self.eps}-k{self.k}"
         return f"{self.attack}-eps{self.eps}-s{self.steps}-k{self.k}-r{self.restarts}"
 
     def for_defense(self, defense: Defense) -> "Threat":
-        """A deterministic defense needs one draw per gradient, not ``k``."""
+        """A deterministic defense needs one draw per gradient, not ``k``; AutoAttack's ``rand`` takes 20."""
+        if self.attack == "autoattack":
+            return replace(self, k=EOT_DRAWS if defense.stochastic else 1, steps=100, restarts=1)
         return self if defense.stochastic or self.attack == "square" else replace(self, k=1, restarts=1)
 
     def attack_for(self, defense: Defense, seed: int):
+        if self.attack == "autoattack":
+            return ReferenceAutoAttack(defense.model, self.eps, stochastic=self.k > 1, seed=seed)
         if self.attack == "square":
             return Square(defense.model, eps=self.eps, n_queries=self.queries, seed=seed)
         if self.attack == "eot-fgsm":
@@ -83,14 +92,22 @@ def craft(threat: Threat, defense: Defense, x: Tensor, y: Tensor, cache: Path, d
         else:
             torch.manual_seed(CHUNK_SEED + start)  # the attack's noise draws, apart from the evaluation's
             began = time.perf_counter()
-            adv = threat.attack_for(defense, seed=start)(x[start:stop].to(device), y[start:stop].to(device)).cpu()
-            blob = {"adv": adv, "seconds": time.perf_counter() - began}
+            attack = threat.attack_for(defense, seed=start)
+            adv = attack(x[start:stop].to(device), y[start:stop].to(device)).cpu()
+            blob = {"adv": adv, "seconds": time.perf_counter() - began, "notes": getattr(attack, "notes", [])}
             folder.mkdir(parents=True, exist_ok=True)
             torch.save(blob, path.with_suffix(".tmp"))
             path.with_suffix(".tmp").replace(path)
         advs.append(blob["adv"])
         seconds += blob["seconds"]
     return torch.cat(advs), round(seconds, 1)
+
+
+def notes(threat: Threat, defense: Defense, cache: Path) -> list[str]:
+    """What the attack reported about the defense (AutoAttack's checks), over the cached chunks, deduplicated."""
+    folder = Path(cache) / f"{threat.key()}-{fingerprint(defense.model)}"
+    found = [note for path in sorted(folder.glob("*.pt")) for note in torch.load(path).get("notes", [])]
+    return list(dict.fromkeys(found))
 
 
 def roc_auc(positive: Tensor, negative: Tensor) -> float:

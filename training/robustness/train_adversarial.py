@@ -1,12 +1,20 @@
-"""Train a VGG-16 on inputs transformed batch by batch: args -> seed -> data -> model -> loop -> checkpoint.
+"""Train a VGG-16 on inputs transformed batch by batch: config -> seed -> data -> model -> loop -> checkpoint.
 
-``--inputs fgsm-rs``: "fast" adversarial training (Wong, Rice & Kolter, 2020): every batch is replaced
-by FGSM from a random start (alpha = 1.25 eps), the baseline a user would otherwise pick; the epoch
-kept is the one with the best PGD-10 accuracy on 500 validation images (the paper's guard against
-catastrophic overfitting).  ``--inputs purified``: fine-tune the trained classifier on images passed
-through the shipped default purifier (fresh latent noise per batch), an improvement candidate that
-targets purified-clean accuracy; the epoch kept is the one with the best purified-clean validation
-accuracy.  Same architecture and width as the bundled classifier, Adam + one-cycle like train-classifier.
+Recipes (``inputs``):
+
+- ``fgsm-rs``: "fast" adversarial training (Wong, Rice & Kolter, 2020): every batch is replaced by FGSM
+  from a random start, step ``alpha_ratio * eps`` (Wong: 1.25).
+- ``pgd``: PGD adversarial training (Madry et al., 2018): ``steps`` steps of ``2.5 eps / steps`` from a
+  random start.
+- ``purified``: fine-tune on images passed through ``purifier`` (fresh latent noise per batch).
+
+With ``purifier`` set, ``fgsm-rs`` and ``pgd`` attack *through* that purifier (the frozen TorchScript
+artifact; gradients averaged over ``eot`` draws of its latent noise, EOT) and train the classifier on the
+purified adversarial images: the classifier learns what an adaptive attacker sends to the pipeline.
+
+The adversarial recipes keep the epoch with the best PGD-10 accuracy (through the purifier, if any) on
+``val_n`` validation images, the guard against catastrophic overfitting; ``purified`` keeps the best
+purified-clean validation accuracy. Adam with a one-cycle (cyclic) learning rate, as train-classifier.
 """
 
 from __future__ import annotations
@@ -14,60 +22,68 @@ from __future__ import annotations
 import argparse
 import copy
 import logging
-from pathlib import Path
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
 
 import torch
 import torch.nn.functional as F
+from torch import Tensor, nn
 from torch.utils.data import DataLoader
 
-from advattacks import FGSMRS, PGD
-
+from advattacks import EOTPGD, FGSMRS
 from .. import data
 from ..artifacts import sha256
 from ..jit import load
 from ..models import VGG16, VGGConfig
-from ..runs import (
-    load_checkpoint,
-    pick_device,
-    predict,
-    run_dir,
-    save_checkpoint,
-    seed_everything,
-    timed,
-    train_epoch,
-)
+from ..runs import load_checkpoint, pick_device, predict, save_checkpoint, seed_everything, timed, train_epoch
+from ..steps import Common, from_args
 
 log = logging.getLogger(__name__)
 TRAIN_EPS = {"mnist": 0.3, "fashion-mnist": 0.1}  # the usual l-inf budgets of each dataset's literature
-VAL_N = 500
 
 
-def defaults(inputs: str, dataset: str) -> argparse.Namespace:
-    """The recipe the robustness stage trains with.  Wong et al.'s exact FGSM-RS (alpha = 1.25 eps, full eps
-    from the first step) overfits catastrophically on MNIST at eps 0.3 with this VGG: validation PGD-10
-    accuracy 0.144, 0.072, 0.050 after epochs 1-3.  MNIST therefore ramps eps up over the first half of
-    training and steps alpha = eps, the usual remedies."""
-    if inputs == "purified":
-        return argparse.Namespace(inputs=inputs, init="classifier.ckpt", epochs=2, lr=5e-4)
-    if dataset == "mnist":
-        return argparse.Namespace(inputs=inputs, init=None, epochs=4, lr=2e-3, eps_ramp=0.5, alpha_ratio=1.0)
-    return argparse.Namespace(inputs=inputs, init=None, epochs=3, lr=2e-3, eps_ramp=0.0, alpha_ratio=1.25)
+@dataclass(frozen=True)
+class Config(Common):
+    inputs: str = "fgsm-rs"  # fgsm-rs, pgd or purified
+    eps: float | None = None  # None: TRAIN_EPS of the dataset
+    alpha_ratio: float = 1.25  # FGSM-RS step as a multiple of eps (Wong: 1.25)
+    steps: int = 10  # PGD steps (step 2.5 eps / steps)
+    eps_ramp: float = 0.0  # fraction of the training steps over which eps grows linearly from 0
+    purifier: str | None = None  # TorchScript purifier in artifacts/<dataset>/ to train through (or on)
+    eot: int = 1  # purifier noise draws per attack gradient
+    init: str | None = None  # checkpoint in the run directory to start from
+    width: float = 0.25  # VGG width when not starting from init
+    epochs: int = 3
+    batch_size: int = 64
+    lr: float = 2e-3  # one-cycle peak learning rate (Adam)
+    seed: int = 0
+    val_n: int = 500  # validation images of the selection metric
+    out: str = "classifier-fgsm-rs.ckpt"  # checkpoint name inside the run directory
+
+    @property
+    def train_eps(self) -> float:
+        return self.eps if self.eps is not None else TRAIN_EPS[self.dataset]
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--inputs", choices=("fgsm-rs", "purified"), default="fgsm-rs")
-    p.add_argument("--eps", type=float, default=None, help="FGSM-RS training eps (default: 0.3 MNIST, 0.1 Fashion)")
-    p.add_argument("--alpha-ratio", type=float, default=1.25, help="FGSM-RS step as a multiple of eps (Wong: 1.25)")
-    p.add_argument("--eps-ramp", type=float, default=0.0,
+    p.add_argument("--inputs", choices=("fgsm-rs", "pgd", "purified"), default=Config.inputs)
+    p.add_argument("--eps", type=float, default=Config.eps, help="training eps (default: 0.3 MNIST, 0.1 Fashion)")
+    p.add_argument("--alpha-ratio", type=float, default=Config.alpha_ratio,
+                   help="FGSM-RS step as a multiple of eps (Wong: 1.25)")
+    p.add_argument("--steps", type=int, default=Config.steps, help="PGD steps of 2.5 eps / steps")
+    p.add_argument("--eps-ramp", type=float, default=Config.eps_ramp,
                    help="fraction of the training steps over which eps grows linearly from 0 (0: none)")
-    p.add_argument("--init", default=None, help="checkpoint in the run directory to start from (fine-tuning)")
-    p.add_argument("--purifier", default="autoencoder.pt", help="TorchScript purifier in artifacts/<dataset>/")
-    p.add_argument("--width", type=float, default=0.25, help="VGG width when not starting from --init")
-    p.add_argument("--epochs", type=int, default=3)
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--lr", type=float, default=2e-3, help="one-cycle peak learning rate (Adam)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", default="classifier-fgsm-rs.ckpt", help="checkpoint name inside the run directory")
+    p.add_argument("--purifier", default=Config.purifier,
+                   help="TorchScript purifier in artifacts/<dataset>/: attack and train through it (purified: train on it)")
+    p.add_argument("--eot", type=int, default=Config.eot, help="purifier noise draws per attack gradient")
+    p.add_argument("--init", default=Config.init, help="checkpoint in the run directory to start from")
+    p.add_argument("--width", type=float, default=Config.width, help="VGG width when not starting from --init")
+    p.add_argument("--epochs", type=int, default=Config.epochs)
+    p.add_argument("--batch-size", type=int, default=Config.batch_size)
+    p.add_argument("--lr", type=float, default=Config.lr, help="one-cycle peak learning rate (Adam)")
+    p.add_argument("--seed", type=int, default=Config.seed)
+    p.add_argument("--val-n", type=int, default=Config.val_n, help="validation images of the selection metric")
+    p.add_argument("--out", default=Config.out, help="checkpoint name inside the run directory")
 
 
 class Transformed:
@@ -85,24 +101,88 @@ class Transformed:
             yield self.transform(images, labels), labels
 
 
-def main(args: argparse.Namespace) -> None:
-    seed_everything(args.seed)
-    device = pick_device(args.device)
-    run = run_dir(args.workdir, args.dataset)
-    splits = data.load_splits(args.root, args.dataset, limit=args.limit)
-    loader = DataLoader(splits["train"], batch_size=args.batch_size, shuffle=True, drop_last=True,
-                        generator=torch.Generator().manual_seed(args.seed))
-    steps = 1 if args.dry_run else len(loader)
-    if args.init:
-        model, init = load_checkpoint(run / args.init, device)
-        config = VGGConfig(**init["config"])
-    else:
-        config = VGGConfig(width=args.width)
-        model = VGG16(config).to(device)
-    opt = torch.optim.Adam(model.parameters(), lr=args.lr)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr, total_steps=args.epochs * steps)
-    ckpt_path, start_epoch, best = run / args.out, 0, {"metric": -1.0}
-    if args.resume and ckpt_path.is_file():
+@dataclass
+class Recipe:
+    """What one training step feeds the classifier, and the validation metric that picks the epoch kept."""
+
+    transform: Callable[[Tensor, Tensor], Tensor]
+    validate: Callable[[], float]
+    describe: dict
+
+
+def _attack(config: Config, target: nn.Module, eps: float):
+    if config.inputs == "fgsm-rs":
+        if config.purifier is None:
+            return FGSMRS(target, eps=eps, alpha=config.alpha_ratio * eps)
+        return EOTPGD(target, eps=eps, alpha=config.alpha_ratio * eps, steps=1, eot_samples=config.eot,
+                      stop_when_fooled=False)
+    return EOTPGD(target, eps=eps, steps=config.steps, eot_samples=config.eot if config.purifier else 1,
+                  stop_when_fooled=False)
+
+
+def adversarial(config: Config, model: nn.Module, purifier: nn.Module | None, val, device, done: list[int],
+                ramp_steps: float) -> Recipe:
+    """FGSM-RS or PGD on the classifier, or on purifier -> classifier; the classifier trains on what it sees."""
+    eps = config.train_eps
+    target = model if purifier is None else nn.Sequential(purifier, model)
+    seen = (lambda x: x) if purifier is None else purifier
+
+    def transform(images: Tensor, labels: Tensor) -> Tensor:
+        done[0] += 1
+        e = eps * min(1.0, done[0] / ramp_steps) if ramp_steps else eps
+        adv = _attack(config, target, e)(images, labels)
+        with torch.no_grad():
+            return seen(adv)
+
+    def validate() -> float:  # PGD-10 at the training eps, through the purifier (one draw per step) if any
+        val_x, val_y = (t.to(device) for t in val)
+        adv = EOTPGD(target, eps=eps, steps=10, eot_samples=1, stop_when_fooled=False)(val_x, val_y)
+        torch.manual_seed(0)
+        return (predict(target, adv, device=device).argmax(1).cpu() == val[1]).float().mean().item()
+
+    describe = {"attack": config.inputs.upper(), "eps": eps, "eps_ramp": config.eps_ramp,
+                "selection": "val PGD-10 accuracy" + (" through the purifier" if purifier is not None else "")}
+    describe |= {"alpha": f"{config.alpha_ratio} * eps"} if config.inputs == "fgsm-rs" else {
+        "steps": config.steps, "alpha": "2.5 * eps / steps", "random_start": True}
+    return Recipe(transform, validate, describe)
+
+
+def on_purified(model: nn.Module, purifier: nn.Module, val, device) -> Recipe:
+    """Clean images through the purifier (fresh noise per batch); kept by purified-clean accuracy."""
+
+    def transform(images: Tensor, labels: Tensor) -> Tensor:
+        with torch.no_grad():
+            return purifier(images)
+
+    def validate() -> float:
+        torch.manual_seed(0)
+        val_x, val_y = val
+        return (predict(model, predict(purifier, val_x, device=device), device=device).argmax(1)
+                == val_y).float().mean().item()
+
+    return Recipe(transform, validate, {"selection": "val purified-clean accuracy"})
+
+
+def _model(config: Config, device) -> tuple[nn.Module, VGGConfig]:
+    if config.init:
+        model, init = load_checkpoint(config.run_dir / config.init, device)
+        return model, VGGConfig(**init["config"])
+    vgg = VGGConfig(width=config.width)
+    return VGG16(vgg).to(device), vgg
+
+
+def run(config: Config) -> None:
+    seed_everything(config.seed)
+    device = pick_device(config.device)
+    splits = data.load_splits(config.root, config.dataset, limit=config.limit)
+    loader = DataLoader(splits["train"], batch_size=config.batch_size, shuffle=True, drop_last=True,
+                        generator=torch.Generator().manual_seed(config.seed))
+    steps = 1 if config.dry_run else len(loader)
+    model, vgg = _model(config, device)
+    opt = torch.optim.Adam(model.parameters(), lr=config.lr)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=config.lr, total_steps=config.epochs * steps)
+    ckpt_path, start_epoch, best = config.run_dir / config.out, 0, {"metric": -1.0}
+    if config.resume and ckpt_path.is_file():
         _, ckpt = load_checkpoint(ckpt_path, device)
         if ckpt.get("complete"):
             return
@@ -110,52 +190,34 @@ def main(args: argparse.Namespace) -> None:
         opt.load_state_dict(ckpt["optimizer"])
         sched.load_state_dict(ckpt["scheduler"])
         start_epoch, best = ckpt["epoch"], ckpt["best"]
-        log.info("resuming %s at epoch %d of %d", ckpt_path, start_epoch, args.epochs)
+        log.info("resuming %s at epoch %d of %d", ckpt_path, start_epoch, config.epochs)
 
-    eps = args.eps if args.eps is not None else TRAIN_EPS[args.dataset]
-    val_x, val_y = (t[:VAL_N] for t in splits["val"].tensors)
-    if args.inputs == "fgsm-rs":
-        ramp_steps, done = args.eps_ramp * args.epochs * steps, [start_epoch * steps]
-
-        def transform(images, labels):
-            done[0] += 1
-            e = eps * min(1.0, done[0] / ramp_steps) if ramp_steps else eps
-            return FGSMRS(model, eps=e, alpha=args.alpha_ratio * e)(images, labels)
-
-        def validate() -> float:  # PGD-10 accuracy at the training eps
-            adv = PGD(model, eps=eps, alpha=2.5 * eps / 10, steps=10, random_start=True)(val_x.to(device),
-                                                                                          val_y.to(device))
-            return (predict(model, adv, device=device).argmax(1) == val_y).float().mean().item()
-        config_extra = {"attack": "FGSM-RS", "eps": eps, "alpha": f"{args.alpha_ratio} * eps",
-                        "eps_ramp": args.eps_ramp, "selection": "val PGD-10 accuracy"}
+    purifier_path = config.artifact_dir / config.purifier if config.purifier else None
+    purifier = load(purifier_path, device) if purifier_path else None
+    val = tuple(t[: config.val_n] for t in splits["val"].tensors)
+    if config.inputs == "purified":
+        recipe = on_purified(model, purifier, val, device)
     else:
-        purifier_path = Path(args.artifacts) / args.dataset / args.purifier
-        purifier = load(purifier_path, device)
-
-        def transform(images, labels):
-            with torch.no_grad():
-                return purifier(images)
-
-        def validate() -> float:  # purified-clean accuracy, seeded noise
-            torch.manual_seed(0)
-            return (predict(model, predict(purifier, val_x, device=device), device=device).argmax(1)
-                    == val_y).float().mean().item()
-        config_extra = {"purifier": args.purifier, "purifier_sha256": sha256(purifier_path),
-                        "selection": "val purified-clean accuracy"}
-    train_config = {"inputs": args.inputs, **config_extra, "init": args.init, "optimizer": "Adam",
-                    "schedule": "OneCycleLR", "lr": args.lr, "epochs": args.epochs, "batch_size": args.batch_size,
-                    "seed": args.seed, "split_seed": data.SPLIT_SEED, "val_images": VAL_N}
-    with timed(run, f"train-{args.out.removesuffix('.ckpt')}"):
-        for epoch in range(start_epoch, args.epochs):
-            train_epoch(model, Transformed(loader, transform, device), F.cross_entropy, opt, device,
-                        dry_run=args.dry_run, sched=sched, desc=f"{args.inputs} {args.dataset} epoch {epoch + 1}")
-            metric = validate()
-            log.info("epoch %d: %s %.4f", epoch + 1, config_extra["selection"], metric)
+        recipe = adversarial(config, model, purifier, val, device, [start_epoch * steps],
+                             config.eps_ramp * config.epochs * steps)
+    train_config = {**asdict(config), **recipe.describe, "optimizer": "Adam", "schedule": "OneCycleLR",
+                    "split_seed": data.SPLIT_SEED, "purifier_sha256": sha256(purifier_path) if purifier_path else None}
+    train_config = {k: str(v) if k in ("root", "workdir", "artifacts") else v for k, v in train_config.items()}
+    with timed(config.run_dir, f"train-{config.out.removesuffix('.ckpt')}"):
+        for epoch in range(start_epoch, config.epochs):
+            train_epoch(model, Transformed(loader, recipe.transform, device), F.cross_entropy, opt, device,
+                        dry_run=config.dry_run, sched=sched, desc=f"{config.inputs} {config.dataset} epoch {epoch + 1}")
+            metric = recipe.validate()
+            log.info("epoch %d: %s %.4f", epoch + 1, recipe.describe["selection"], metric)
             if metric > best["metric"]:
                 best = {"metric": metric, "epoch": epoch + 1, "state_dict": copy.deepcopy(model.state_dict())}
-            save_checkpoint(ckpt_path, "vgg16", config, model, optimizer=opt.state_dict(),
-                            scheduler=sched.state_dict(), epoch=epoch + 1, best=best, train_config=train_config)
+            save_checkpoint(ckpt_path, "vgg16", vgg, model, optimizer=opt.state_dict(), scheduler=sched.state_dict(),
+                            epoch=epoch + 1, best=best, train_config=train_config)
     model.load_state_dict(best["state_dict"])
-    val_acc = (predict(model, val_x, device=device).argmax(1) == val_y).float().mean().item()
-    save_checkpoint(ckpt_path, "vgg16", config, model, complete=True, epoch=args.epochs, best_epoch=best["epoch"],
+    val_acc = (predict(model, val[0], device=device).argmax(1) == val[1]).float().mean().item()
+    save_checkpoint(ckpt_path, "vgg16", vgg, model, complete=True, epoch=config.epochs, best_epoch=best["epoch"],
                     val_accuracy=val_acc, val_selection_metric=best["metric"], train_config=train_config)
+
+
+def main(args: argparse.Namespace) -> None:
+    run(from_args(Config, args))
