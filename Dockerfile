@@ -3,31 +3,45 @@
 # One image for CPU and GPU: PyPI's torch wheels carry CUDA and run on the CPU where no GPU is visible.
 # Build and run: docs/deploy.md. Python 3.11 and linux/amd64, as requirements/*.txt were locked for.
 # Pin the base further by digest with --build-arg PYTHON_IMAGE=python:3.11.14-slim-bookworm@sha256:...
+# Behind a package mirror or a TLS-intercepting proxy: --build-arg PIP_INDEX_URL=https://mirror/simple and
+# --secret id=pip-ca,src=corporate-ca.pem (BuildKit); both are used by the build stages only and reach no layer
+# of the final image.
 ARG PYTHON_IMAGE=python:3.11.14-slim-bookworm
 
 # build: a virtual environment from the hash-pinned lock of the `serve` extra, then the project itself.
 FROM ${PYTHON_IMAGE} AS build
+ARG PIP_INDEX_URL
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_NO_CACHE_DIR=1
 RUN python -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
 WORKDIR /src
 COPY requirements/serve.txt requirements/serve.txt
-RUN pip install --require-hashes -r requirements/serve.txt
+# The optional CA bundle is a secret mount: present while this command runs, in no layer.
+RUN --mount=type=secret,id=pip-ca,required=false \
+    if [ -s /run/secrets/pip-ca ]; then export PIP_CERT=/run/secrets/pip-ca; fi; \
+    pip install --require-hashes ${PIP_INDEX_URL:+--index-url "$PIP_INDEX_URL"} -r requirements/serve.txt
 COPY pyproject.toml README.md ./
 COPY advattacks advattacks
 COPY service service
-# Every dependency came from the lock above; the build backend (setuptools) is pinned in it too.
-RUN pip install --no-deps --no-build-isolation .
+# Every dependency came from the lock above; the build backend (setuptools) is pinned in it too, and is
+# removed once the project is installed: the service does not need it.
+RUN pip install --no-deps --no-build-isolation . && pip uninstall --yes setuptools
 
 # build-loadtest: the same environment plus Locust, from the lock of the `serve` and `loadtest` extras.
 FROM build AS build-loadtest
+ARG PIP_INDEX_URL
 COPY requirements/loadtest.txt requirements/loadtest.txt
-RUN pip install --require-hashes -r requirements/loadtest.txt
+RUN --mount=type=secret,id=pip-ca,required=false \
+    if [ -s /run/secrets/pip-ca ]; then export PIP_CERT=/run/secrets/pip-ca; fi; \
+    pip install --require-hashes ${PIP_INDEX_URL:+--index-url "$PIP_INDEX_URL"} -r requirements/loadtest.txt
 
 # base: what both images share: an unprivileged user, the artifacts and the environment.
 FROM ${PYTHON_IMAGE} AS base
-RUN useradd --system --uid 10001 --user-group --no-create-home --home-dir /nonexistent \
+# The group is made first with its own id: `useradd --user-group` would pick a system gid (999), leaving
+# USER 10001:10001 and Kubernetes' runAsGroup with a gid that /etc/group does not name.
+RUN groupadd --system --gid 10001 purifier \
+    && useradd --system --uid 10001 --gid 10001 --no-create-home --home-dir /nonexistent \
         --shell /usr/sbin/nologin purifier
 WORKDIR /app
 COPY artifacts artifacts

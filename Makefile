@@ -10,7 +10,7 @@ DEV_EXTRAS := train serve test loadtest bench dev
 PIP_COMPILE := $(VENV)/bin/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras --all-build-deps \
 	--no-emit-index-url --no-emit-find-links
 
-.PHONY: serve test data chromium evaluate reproduce lock loadtest bench
+.PHONY: serve test data chromium evaluate reproduce lock loadtest bench image-smoke
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -77,3 +77,8 @@ evaluate: data
 reproduce: data
 	$(PY) -m training all --dataset mnist
 	$(PY) -m training all --dataset fashion-mnist
+
+## image-smoke: build the image (docker, else podman/buildah) and probe it: /readyz, a sample's label, uid/gid 10001,
+## the HEALTHCHECK, a clean SIGTERM (minutes; needs an engine, so not part of `make test`; IMAGE_BUILD_ARGS, IMAGE_RUN_ARGS)
+image-smoke:
+	deploy/image-smoke.sh

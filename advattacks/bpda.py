@@ -19,12 +19,15 @@ class StraightThrough(nn.Module):
 
 
 class BPDA(EOTPGD):
-    """Backward Pass Differentiable Approximation (Athalye et al., 2018) with EOT, l-inf.
+    """Backward Pass Differentiable Approximation with EOT.
 
-    The classifier's gradient is taken at the *purified* image and passed straight back to the input
-    (``d purifier(x) / dx ~ I``), averaged over ``eot_samples`` noise draws.  A cross-check of the full
-    white-box ``EOTPGD``: it still works where the purifier's own gradient is masked or vanishing.
-    All other arguments are EOTPGD's.
+    Paper: Athalye, Carlini & Wagner, 2018, "Obfuscated Gradients Give a False Sense of Security".
+    Norm: l-inf.
+    Arguments: ``purifier`` and ``classifier``; the rest are EOTPGD's. The classifier's gradient is taken
+    at the *purified* image and passed straight back to the input (``d purifier(x) / dx ~ I``), averaged
+    over ``eot_samples`` noise draws: a cross-check of the full white-box ``EOTPGD`` that still works where
+    the purifier's own gradient is masked or vanishing.
+    Shapes: images N x C x H x W in [0, 1], labels N; returns the adversarial images, same shape.
 
     Example::
 

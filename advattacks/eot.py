@@ -10,15 +10,18 @@ from .base import Attack
 
 
 class EOTPGD(Attack):
-    """PGD-l-inf with Expectation over Transformation (Athalye et al., 2018), for randomized defenses.
+    """PGD with Expectation over Transformation, for randomized defenses (an adaptive attack).
 
-    Each step follows ``sign(mean_j grad_x CE(model_j(x), y))`` over ``eot_samples`` fresh draws of the
-    model's randomness (here: the purifier's latent noise), so the attacker differentiates *through*
-    the purifier instead of ignoring it.  ``alpha`` defaults to ``2.5 * eps / steps`` (Madry et al.);
-    ``random_start`` draws the start uniformly in the eps-ball; ``restarts`` re-run the attack from new
-    starts on the images not yet fooled.  With ``stop_when_fooled`` an image is frozen as soon as all
-    ``eot_samples`` draws of a step misclassify it (it saves most of the cost once an attack succeeds).
-    ``steps=1, alpha=eps, random_start=False`` is EOT-FGSM.
+    Paper: Athalye, Carlini & Wagner, 2018, "Obfuscated Gradients Give a False Sense of Security"; the PGD
+    of Madry et al., 2018.
+    Norm: l-inf.
+    Arguments: ``eps`` budget; ``alpha`` step (None: ``2.5 * eps / steps``); ``steps``; ``eot_samples``, the
+    draws of the model's randomness (here: the purifier's latent noise) each gradient is averaged over;
+    ``random_start``; ``restarts`` from new starts on the images not yet fooled; ``stop_when_fooled``
+    freezes an image once all draws of a step misclassify it (it saves most of the cost once an attack
+    succeeds). Each step follows ``sign(mean_j grad_x CE(model_j(x), y))``, so the attacker differentiates
+    *through* the purifier instead of ignoring it. ``steps=1, alpha=eps, random_start=False`` is EOT-FGSM.
+    Shapes: images N x C x H x W in [0, 1], labels N; returns the adversarial images, same shape.
 
     Example::
 

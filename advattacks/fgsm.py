@@ -8,13 +8,17 @@ from .base import Attack
 
 
 class FGSM(Attack):
-    """Fast Gradient Sign Method (Goodfellow et al., 2015), l-inf.
+    """Fast Gradient Sign Method, one step.
 
-    ``x' = clip(x + eps * sign(grad_x CE), 0, 1)``; the paper's eps is 0.6.
+    Paper: Goodfellow, Shlens & Szegedy, 2015, "Explaining and Harnessing Adversarial Examples".
+    Norm: l-inf.
+    Arguments: ``eps``, the budget (a float, or one value per image; the paper this project reimplements
+    uses 0.6). ``x' = clip(x + eps * sign(grad_x CE), 0, 1)``.
+    Shapes: images N x C x H x W in [0, 1], labels N; returns the adversarial images, same shape.
 
     Example::
 
-        adv = FGSM(classifier, eps=0.6)(images, labels)   # N x 1 x 32 x 32 in [0, 1]
+        adv = FGSM(classifier, eps=0.6)(images, labels)
     """
 
     def __init__(self, model: nn.Module, eps: float | Tensor = 0.6) -> None:

@@ -8,11 +8,13 @@ from .base import Attack
 
 
 class FGSMRS(Attack):
-    """FGSM from a uniform random start in the eps-ball (Wong, Rice & Kolter, 2020, "Fast is better
-    than free"), l-inf.
+    """FGSM from a uniform random start: the attack of "fast" adversarial training.
 
+    Paper: Wong, Rice & Kolter, 2020, "Fast is better than free: Revisiting adversarial training".
+    Norm: l-inf.
+    Arguments: ``eps`` budget; ``alpha`` step (None: the paper's 1.25 * eps).
     ``delta ~ U(-eps, eps)``, ``delta += alpha * sign(grad)``, projected onto the eps-ball and [0, 1].
-    The paper's step is ``alpha = 1.25 * eps`` (the default when ``alpha`` is None).
+    Shapes: images N x C x H x W in [0, 1], labels N; returns the adversarial images, same shape.
 
     Example::
 

@@ -8,11 +8,14 @@ from .base import Attack
 
 
 class PGD(Attack):
-    """Projected Gradient Descent (Madry et al., 2018), l-inf.
+    """Projected Gradient Descent.
 
-    Steps of ``alpha * sign(grad)``, projected onto the eps-ball around the
-    input *and* onto [0, 1] (the reference code skipped the latter).  The
-    paper's settings: eps=0.3, alpha=0.01, 40 steps, no random start.
+    Paper: Madry et al., 2018, "Towards Deep Learning Models Resistant to Adversarial Attacks".
+    Norm: l-inf.
+    Arguments: ``eps`` budget; ``alpha`` step; ``steps``; ``random_start`` (uniform in the eps-ball).
+    Steps of ``alpha * sign(grad)``, projected onto the eps-ball *and* onto [0, 1] (the reference code
+    skipped the latter). Defaults are the purifier paper's: eps=0.3, alpha=0.01, 40 steps, no random start.
+    Shapes: images N x C x H x W in [0, 1], labels N; returns the adversarial images, same shape.
 
     Example::
 

@@ -14,14 +14,18 @@ _SCHEDULE = (10, 50, 200, 500, 1000, 2000, 4000, 6000, 8000)
 
 
 class Square(Attack):
-    """Square Attack (Andriushchenko et al., 2020), l-inf, untargeted, margin loss.
+    """Square Attack: score-based black box, untargeted, margin loss.
 
-    Uses only the model's output scores, one forward pass per query, so it needs no gradient and is
-    blind to gradient masking.  Starts from random vertical stripes of +/-eps, then proposes, per
-    image and query, a random square window with a new +/-eps value and keeps it if the margin
-    ``logit_y - max_{j != y} logit_j`` drops.  An image stops once its margin is negative (fooled on
-    that query's draw of a randomized model).  ``n_queries`` is the budget per image (including the
-    initial one); ``p_init`` the initial fraction of pixels a square covers.
+    Paper: Andriushchenko et al., 2020, "Square Attack: a query-efficient black-box adversarial attack via
+    random search".
+    Norm: l-inf.
+    Arguments: ``eps`` budget; ``n_queries`` per image (including the initial one); ``p_init``, the initial
+    fraction of pixels a square covers; ``seed``. Uses only output scores, one forward pass per query, so
+    it needs no gradient and is blind to gradient masking. Starts from random vertical stripes of +/-eps,
+    then proposes, per image and query, a random square window with a new +/-eps value and keeps it if the
+    margin ``logit_y - max_{j != y} logit_j`` drops; an image stops once its margin is negative (fooled on
+    that query's draw of a randomized model).
+    Shapes: images N x C x H x W in [0, 1], labels N; returns the adversarial images, same shape.
 
     Example::
 

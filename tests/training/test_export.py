@@ -5,6 +5,7 @@ from argparse import Namespace
 import pytest
 import torch
 
+from service.artifacts import read_manifest
 from training import export
 from training.artifacts import sha256
 from training.jit import freeze, load, quiet_jit
@@ -55,6 +56,36 @@ def test_export_writes_a_self_describing_manifest(tmp_path):
         assert sha256(folder / name) == entry["sha256"]
         assert (folder / name).stat().st_size == entry["size"]
     assert len(manifest["samples"]) == export.SAMPLES
+    assert manifest["default_pipeline"] == "autoencoder"
+    assert manifest["pipelines"]["autoencoder-pgd"] == {"purifier": "autoencoder-pgd.pt", "classifier": "classifier.pt",
+                                                        "metrics": {}}
+
+    # a robust classifier and the pipelines that use it join the folder; the rest stays as it was
+    save_checkpoint(run / "robust.ckpt", "vgg16", VGGConfig(width=0.125), VGG16(VGGConfig(width=0.125)))
+    before = {name: entry for name, entry in manifest["files"].items()}
+    export.main(Namespace(dataset="mnist", root=DATA_ROOT, workdir=tmp_path / "runs", artifacts=tmp_path / "art",
+                          add=["adv=robust.ckpt"], pipeline=["adv=adv.pt", "autoencoder+adv=autoencoder.pt+adv.pt"],
+                          default_pipeline="adv"))
+    extended = json.loads((folder / "manifest.json").read_text())
+    assert extended["models"]["adv"]["kind"] == "classifier" and extended["default_pipeline"] == "adv"
+    assert extended["pipelines"]["adv"] == {"purifier": None, "classifier": "adv.pt", "metrics": {}}
+    assert extended["pipelines"]["autoencoder+adv"]["purifier"] == "autoencoder.pt"
+    assert {k: v for k, v in extended["files"].items() if k != "adv.pt"} == before
+    assert extended["files"]["adv.pt"]["sha256"] == sha256(folder / "adv.pt")
+    assert extended["models"]["autoencoder"] == manifest["models"]["autoencoder"]
+    served = read_manifest(folder)  # the service accepts it, and serves both pipelines
+    assert {"adv", "autoencoder+adv", "autoencoder"} <= set(served.pipelines)
+
+
+@pytest.mark.parametrize("dataset", ["mnist", "fashion-mnist"])
+def test_every_committed_pipeline_names_model_files_whose_sha256_match(dataset):
+    folder = ARTIFACTS / dataset
+    manifest = json.loads((folder / "manifest.json").read_text())
+    for name, pipeline in manifest.get("pipelines", {}).items():
+        for file in (pipeline["purifier"], pipeline["classifier"]):
+            if file is not None:
+                assert file in {m["file"] for m in manifest["models"].values()}, (name, file)
+                assert sha256(folder / file) == manifest["files"][file]["sha256"], (name, file)
 
 
 @pytest.mark.parametrize("dataset", ["mnist", "fashion-mnist"])

@@ -1,0 +1,50 @@
+"""The served pipelines' section of docs/robustness.md: AutoAttack and the worst case per image over every attack,
+beside the published MNIST results."""
+
+from __future__ import annotations
+
+from ..markdown import table_lines
+from .results import PENDING, Cells, fmt
+
+# MNIST, l-inf eps 0.3, clean / AutoAttack accuracy (%): the AutoAttack README and the MadryLab mnist_challenge
+# leaderboard, as Croce & Hein (2020) report them.
+LITERATURE = [
+    ("FGSM-RS, Wong, Rice & Kolter 2020 (10 epochs, alpha 0.375)", 98.50, 82.93),
+    ("PGD-AT, Madry et al. 2018 (PGD-40, step 0.01, ~83 epochs)", 98.53, 88.50),
+    ("TRADES, Zhang et al. 2019 (beta 1, 100 epochs)", 99.48, 92.81),
+    ("Gowal et al. 2020", 99.26, 96.34),
+]
+
+
+def _row(cells: Cells, defense: str, eps: float, n: int) -> list[str] | None:
+    autoattack = next((c for c in cells.all if c["defense"] == defense and c["attack"] == "autoattack"
+                       and abs(c["eps"] - eps) < 1e-9 and c["n"] == n), None)
+    if autoattack is None:
+        return None
+    worst, attacks = cells.worst_case(defense, eps, n)
+    version = "rand" if autoattack["k"] > 1 else "standard"
+    return [cells.result["defenses"].get(defense, defense), fmt(cells.result["clean"].get(defense)),
+            f"{fmt(autoattack)} ({version})", f"{fmt(worst)} ({attacks})" if worst else PENDING]
+
+
+def pipelines_section(cells: Cells) -> list[str]:
+    """Empty until the autoattack stage has run."""
+    cfg = cells.cfg
+    if "autoattack_eps" not in cfg:
+        return []
+    eps, n = cfg["autoattack_eps"], cfg["autoattack_n"]
+    defenses = list(dict.fromkeys(c["defense"] for c in cells.all if c["attack"] == "autoattack"))
+    rows = [row for d in defenses if (row := _row(cells, d, eps, n))]
+    if not rows:
+        return []
+    out = ["", "### AutoAttack and the served pipelines", "",
+           f"The reference AutoAttack (Croce & Hein 2020, `pyautoattack`) at eps={eps} on the first {n} test images: "
+           "version `standard` (APGD-CE, APGD-T, FAB-T, Square 5000) on deterministic defenses, `rand` (APGD-CE and "
+           "APGD-DLR with EOT over 20 draws) on those with latent noise. The worst case counts an image only if it "
+           "survives AutoAttack and every other attack run on it at this eps (EOT-PGD, BPDA, transfer, Square; "
+           "their number in brackets).", ""]
+    out += table_lines(["defense", "clean", f"AutoAttack eps={eps}", "worst case over all attacks"], rows)
+    if cells.result["dataset"] == "mnist" and abs(eps - 0.3) < 1e-9:
+        out += ["", "Published MNIST results at the same eps, for comparison (clean / AutoAttack, %):", ""]
+        out += table_lines(["model", "clean", "AutoAttack"], [[m, f"{c:.2f}", f"{a:.2f}"] for m, c, a in LITERATURE])
+    return out
