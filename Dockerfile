@@ -10,7 +10,7 @@ ARG PYTHON_IMAGE=python:3.11.14-slim-bookworm
 
 # build: a virtual environment from the hash-pinned lock of the `serve` extra, then the project itself.
 FROM ${PYTHON_IMAGE} AS build
-ARG PIP_INDEX_URL
+ARG PIP_INDEX_URL=""
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_NO_CACHE_DIR=1
 RUN python -m venv /opt/venv
@@ -30,7 +30,7 @@ RUN pip install --no-deps --no-build-isolation . && pip uninstall --yes setuptoo
 
 # build-loadtest: the same environment plus Locust, from the lock of the `serve` and `loadtest` extras.
 FROM build AS build-loadtest
-ARG PIP_INDEX_URL
+ARG PIP_INDEX_URL=""
 COPY requirements/loadtest.txt requirements/loadtest.txt
 RUN --mount=type=secret,id=pip-ca,required=false \
     if [ -s /run/secrets/pip-ca ]; then export PIP_CERT=/run/secrets/pip-ca; fi; \

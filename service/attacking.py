@@ -14,7 +14,7 @@ from pathlib import Path
 
 import torch
 
-from advattacks import Attack, build, defaults
+from advattacks import EOTPGD, Attack, build, defaults
 from service import schemas
 from service.artifacts import DatasetArtifacts, load_module, verified_bytes
 from service.config import Settings
@@ -41,8 +41,14 @@ class AttackSpec:
         known = {key: value for key, value in defaults(self.name).items() if key in ("eps", "alpha", "steps")}
         return AttackSpec(self.name, **(known | given))
 
-    def build(self, model: torch.nn.Module) -> Attack:
-        return build(self.name, model, eps=self.eps, alpha=self.alpha, steps=self.steps)
+    def build(self, model: torch.nn.Module, eot: int = 1) -> Attack:
+        """The attack on ``model``; with ``eot`` > 1, its EOT form (each gradient averaged over that many draws of
+        the model's noise: FGSM becomes one EOT step of size eps)."""
+        if eot == 1:
+            return build(self.name, model, eps=self.eps, alpha=self.alpha, steps=self.steps)
+        spec = self.with_defaults()
+        steps, alpha = (1, spec.eps) if spec.name == "fgsm" else (spec.steps, spec.alpha)
+        return EOTPGD(model, eps=spec.eps, alpha=alpha, steps=steps, eot_samples=eot, random_start=False)
 
 
 @dataclass(frozen=True)
@@ -71,40 +77,58 @@ def quantize(adv: torch.Tensor, images: torch.Tensor, eps: float) -> torch.Tenso
 
 
 class AttackModel:
-    """One dataset's classifier with autograd, attacked by ``advattacks``."""
+    """One dataset's classifiers and purifiers with autograd, attacked by ``advattacks``: the manifest's classifier
+    alone, or a whole pipeline (purifier, then classifier; EOT over the purifier's noise)."""
 
-    def __init__(self, classifier: torch.jit.ScriptModule, device: torch.device, num_classes: int) -> None:
-        self.classifier = classifier
-        self.device = device
-        self.num_classes = num_classes
+    def __init__(self, modules: dict[str, torch.jit.ScriptModule], artifacts: DatasetArtifacts) -> None:
+        self.modules = modules
+        self.manifest = artifacts.manifest
+        self.device = artifacts.device
+        self.num_classes = len(artifacts.manifest.class_names)
 
     @classmethod
     def load(cls, folder: Path, artifacts: DatasetArtifacts) -> "AttackModel":
-        """The classifier file, verified again and loaded plain (autograd intact), then warmed up."""
-        relative = artifacts.manifest.models[artifacts.manifest.classifier].file
-        data = verified_bytes(folder, artifacts.manifest, relative)
-        classifier = load_module(data, folder / relative, artifacts.device, optimize=False)
-        model = cls(classifier, artifacts.device, len(artifacts.manifest.class_names))
+        """Every model file, verified again and loaded plain (autograd intact), then warmed up."""
+        modules = {}
+        for name, entry in artifacts.manifest.models.items():
+            data = verified_bytes(folder, artifacts.manifest, entry.file)
+            modules[name] = load_module(data, folder / entry.file, artifacts.device, optimize=False)
+        model = cls(modules, artifacts)
         prep = artifacts.preprocessing
         for spec in (AttackSpec("fgsm"), AttackSpec("pgd", steps=2)):
             model.attack([torch.rand(prep.channels, prep.height, prep.width)], spec)
         return model
 
-    def _predict(self, batch: torch.Tensor) -> list[Prediction]:
-        with torch.no_grad():
-            return predictions(self.classifier, batch)
+    def target(self, pipeline: str | None) -> tuple[torch.nn.Module, bool]:
+        """What the attack differentiates: the classifier, or the pipeline; and whether it is stochastic."""
+        if pipeline is None:
+            return self.modules[self.manifest.classifier], False
+        entry = self.manifest.pipelines[pipeline]
+        classifier = self.modules[self.manifest.model_name(entry.classifier)]
+        if entry.purifier is None:
+            return classifier, False
+        return torch.nn.Sequential(self.modules[self.manifest.model_name(entry.purifier)], classifier), True
 
-    def attack(self, images: list[torch.Tensor], spec: AttackSpec, label: int | None = None) -> list[Attacked]:
-        """Attack every image away from ``label`` (default: each image's predicted label)."""
+    def _predict(self, model: torch.nn.Module, batch: torch.Tensor) -> list[Prediction]:
+        with torch.no_grad():
+            return predictions(model, batch)
+
+    def attack(
+        self, images: list[torch.Tensor], spec: AttackSpec, label: int | None = None, pipeline: str | None = None,
+        eot: int = 8,
+    ) -> list[Attacked]:
+        """Attack every image away from ``label`` (default: each image's predicted label), against the manifest's
+        classifier or, with ``pipeline``, against that pipeline (``eot`` noise draws per gradient)."""
         if label is not None and not 0 <= label < self.num_classes:
             raise InvalidLabel(f"label {label} is not a class index 0..{self.num_classes - 1}")
         spec = spec.with_defaults()
+        model, stochastic = self.target(pipeline)
         batch = torch.stack(images).to(self.device)
-        before = self._predict(batch)
+        before = self._predict(model, batch)
         labels = [label if label is not None else p.label for p in before]
-        adv = spec.build(self.classifier)(batch, torch.tensor(labels, device=self.device))
+        adv = spec.build(model, eot if stochastic else 1)(batch, torch.tensor(labels, device=self.device))
         adv = quantize(adv, batch, spec.eps)
-        after = self._predict(adv)
+        after = self._predict(model, adv)
         steps = ((adv - batch) * LEVELS).round().double().flatten(1)  # whole 8-bit steps: exact distances
         l2, linf = (steps.norm(dim=1) / LEVELS).tolist(), (steps.abs().amax(dim=1) / LEVELS).tolist()
         originals, cpu = batch.cpu(), adv.cpu()
@@ -114,10 +138,11 @@ class AttackModel:
 
 
 def encode_attacked(
-    result: Attacked, spec: AttackSpec, class_names: list[str], model: str, latency_ms: float
+    result: Attacked, spec: AttackSpec, class_names: list[str], model: str, latency_ms: float, target: str
 ) -> schemas.AttackResponse:
     spec = spec.with_defaults()
     return schemas.AttackResponse(
+        target=target,
         image=base64.b64encode(encode_png(result.image)).decode(),
         original_image=base64.b64encode(encode_png(result.original)).decode(),
         l2=result.l2,
@@ -147,7 +172,8 @@ class AttackPool:
         self.in_flight = 0
         self._executor = ThreadPoolExecutor(max_workers=limit, thread_name_prefix="attack")
 
-    async def run(self, model: AttackModel, images: list[torch.Tensor], spec: AttackSpec, label: int | None):
+    async def run(self, model: AttackModel, images: list[torch.Tensor], spec: AttackSpec, label: int | None,
+                  pipeline: str | None = None, eot: int = 8):
         if self.in_flight >= self.limit:
             raise Overloaded(
                 f"{self.limit} attack(s) already running, the limit; retry later",
@@ -155,7 +181,7 @@ class AttackPool:
             )
         loop = asyncio.get_running_loop()
         self.in_flight += 1
-        future: Future = self._executor.submit(model.attack, images, spec, label)
+        future: Future = self._executor.submit(model.attack, images, spec, label, pipeline, eot)
         future.add_done_callback(lambda _: loop.call_soon_threadsafe(self._release))
         return await asyncio.wrap_future(future)
 

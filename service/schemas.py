@@ -79,11 +79,22 @@ class AttackQuery(BaseModel):
     alpha: float | None = Field(None, gt=0, le=1, description="PGD step size")
     steps: int | None = Field(None, ge=1, le=100, description="PGD steps")
     label: int | None = Field(None, ge=0, description="true label to move away from; default: the predicted label")
+    target: Literal["classifier", "pipeline"] = Field(
+        "classifier",
+        description="attack the manifest's classifier alone (the paper's oblivious attacker), or the whole pipeline: "
+        "gradients through purifier and classifier, averaged over `eot` draws of the purifier's noise",
+    )
+    pipeline: str | None = Field(
+        None, pattern=r"^[a-z0-9][a-z0-9._+-]{0,63}$", description="with target=pipeline; default: the manifest's"
+    )
+    eot: int = Field(8, ge=1, le=16, description="noise draws per gradient, with target=pipeline")
 
     @model_validator(mode="after")
     def _pgd_only(self) -> "AttackQuery":
         if self.attack != "pgd" and (self.alpha is not None or self.steps is not None):
             raise ValueError(f"alpha and steps apply to pgd, not {self.attack}")
+        if self.target != "pipeline" and self.pipeline is not None:
+            raise ValueError("pipeline applies to target=pipeline")
         return self
 
 
@@ -97,6 +108,7 @@ class AttackResponse(BaseModel):
             "label": 7,
             "original": {"label": 7, "class_name": "7", "probabilities": PROBS_EXAMPLE},
             "adversarial": {"label": 3, "class_name": "3", "probabilities": PROBS_EXAMPLE[::-1]},
+            "target": "classifier",
             "attack": "fgsm",
             "eps": 0.2,
             "alpha": None,
@@ -110,13 +122,14 @@ class AttackResponse(BaseModel):
     l2: float = Field(description="ℓ2 distance between input and adversarial image, pixels in [0,1]")
     linf: float = Field(description="ℓ∞ distance; at most eps (the image is rounded to the 8-bit grid inside the ball)")
     label: int = Field(description="the label the attack moved away from")
-    original: Prediction = Field(description="the classifier on the input")
-    adversarial: Prediction = Field(description="the classifier on the adversarial image")
+    original: Prediction = Field(description="the attacked target (classifier or pipeline) on the input")
+    adversarial: Prediction = Field(description="the attacked target on the adversarial image")
+    target: str = Field(description="`classifier`, or the name of the attacked pipeline")
     attack: str
     eps: float
     alpha: float | None = Field(description="PGD only")
     steps: int | None = Field(description="PGD only")
-    model: str = Field(description="sha256 prefix of the attacked classifier")
+    model: str = Field(description="sha256 prefix of the attacked (pipeline's) classifier")
     latency_ms: float = Field(description="server time from starting the attack to its result")
 
 

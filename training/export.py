@@ -126,10 +126,14 @@ def extend(config: Config) -> None:
     for item in config.pipeline:
         name, entry = parse_pipeline(item)
         old = manifest["pipelines"].get(name, {})
-        manifest["pipelines"][name] = {**entry, "metrics": old.get("metrics", {})} if old.get("classifier") == \
-            entry["classifier"] and old.get("purifier") == entry["purifier"] else entry
+        same = (old.get("purifier"), old.get("classifier")) == (entry["purifier"], entry["classifier"])
+        manifest["pipelines"][name] = {**entry, "metrics": old.get("metrics", {}) if same else {}}
     if config.default_pipeline:
         manifest["default_pipeline"] = config.default_pipeline
+    timings = config.run_dir / "timings.json"
+    if timings.is_file():  # the added models' training time joins the earlier steps'
+        manifest["training_wall_time_s"] = {**manifest.get("training_wall_time_s", {}),
+                                            **json.loads(timings.read_text())}
     manifest["files"] = file_entries(out)
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
     log.info("updated %s (%d models, %d pipelines)", out / "manifest.json", len(manifest["models"]),

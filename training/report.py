@@ -42,6 +42,13 @@ def _intro(manifests: list[dict]) -> list[str]:
            "`python -m training evaluate` on the exported TorchScript files. Reproduce everything with "
            "`make reproduce` (= `python -m training all --dataset mnist` and `--dataset fashion-mnist`). "
            "Accuracies are on the 10,000-image test set unless a row says otherwise; brackets are Wilson 95% CIs.",
+           "",
+           "**What this page does not measure.** Every attack here is the paper's *oblivious* one: it is crafted on the "
+           "undefended classifier and ignores the purifier. It says nothing about an attacker who adapts to the "
+           "defence (differentiates through the purifier, averages over its noise, or only queries the service), "
+           "nor about the adversarially trained pipelines the service can serve. Those are measured in "
+           "[robustness.md](robustness.md): EOT and BPDA attacks, transfer, Square, AutoAttack and the worst case "
+           "per image over all of them.",
            ""]
     for m in manifests:
         c = m["models"]["classifier"]

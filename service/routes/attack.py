@@ -7,7 +7,7 @@ from fastapi import APIRouter, Depends, Header, Query, Request, Response
 
 from service.attacking import Attacks, AttackSpec, encode_attacked
 from service.deps import ApiKey, ImagesDep, ServedDep, runtime_of
-from service.errors import NotReady
+from service.errors import NotReady, UnknownPipeline
 from service.images import encode_png
 from service.schemas import ERROR_RESPONSES, IMAGE_BODY, AttackQuery, AttackResponse
 
@@ -33,7 +33,7 @@ AttacksDep = Annotated[Attacks, Depends(get_attacks)]
         503: {**ERROR_RESPONSES[503], "description": "max_concurrent_attacks attacks already running"},
     },
     openapi_extra=IMAGE_BODY,
-    summary="Attack the classifier (FGSM or PGD, ℓ∞) on the image at the model's input size",
+    summary="Attack the classifier, or a whole pipeline with EOT (FGSM or PGD, ℓ∞), at the model's input size",
 )
 async def attack(
     served: ServedDep,
@@ -43,15 +43,20 @@ async def attack(
     accept: Annotated[str, Header()] = "image/png",
 ) -> Response | AttackResponse | list[AttackResponse]:
     spec = AttackSpec(query.attack, query.eps, query.alpha, query.steps)
+    manifest = served.artifacts.manifest
+    pipeline = (query.pipeline or manifest.default_pipeline) if query.target == "pipeline" else None
+    if pipeline is not None and pipeline not in manifest.pipelines:
+        raise UnknownPipeline(f"pipeline {pipeline!r} is not served; choose one of {sorted(manifest.pipelines)}")
     started = time.perf_counter()
     model = attacks.models[served.artifacts.dataset]
-    results = await attacks.pool.run(model, images.tensors, spec, query.label)
+    results = await attacks.pool.run(model, images.tensors, spec, query.label, pipeline, query.eot)
     latency_ms = (time.perf_counter() - started) * 1000
     if not images.is_batch and "application/json" not in accept:
         first = results[0]
         headers = {"X-Linf": f"{first.linf:.6f}", "X-L2": f"{first.l2:.6f}"}
         return Response(encode_png(first.image), media_type="image/png", headers=headers)
-    manifest = served.artifacts.manifest
-    model_id = served.artifacts.model_id(manifest.classifier)
-    out = [encode_attacked(r, spec, manifest.class_names, model_id, latency_ms) for r in results]
+    classifier = manifest.classifier if pipeline is None else manifest.model_name(manifest.pipelines[pipeline].classifier)
+    model_id = served.artifacts.model_id(classifier)
+    target = pipeline or "classifier"
+    out = [encode_attacked(r, spec, manifest.class_names, model_id, latency_ms, target) for r in results]
     return out if images.is_batch else out[0]

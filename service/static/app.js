@@ -14,7 +14,7 @@ function showError(error) {
   box.hidden = !error;
 }
 
-// ---- datasets, purifiers and samples -------------------------------------------------------------
+// ---- datasets, pipelines and samples -------------------------------------------------------------
 
 async function loadModels() {
   const { data } = await call("/models");
@@ -28,8 +28,8 @@ async function selectDataset() {
   const name = $("#dataset").value;
   const info = dataset();
   $("#samples").dataset.dataset = "";
-  $("#purifier").replaceChildren(
-    ...info.purifiers.map((p) => new Option(p, p, p === info.default_purifier, p === info.default_purifier)),
+  $("#pipeline").replaceChildren(
+    ...Object.keys(info.pipelines).map((p) => new Option(p, p, p === info.default_pipeline, p === info.default_pipeline)),
   );
   const { data } = await call("/samples", { params: { dataset: name } });
   state.samples = data.samples;
@@ -144,26 +144,27 @@ async function run() {
   results.dataset.state = "running";
   $("#latency tbody").replaceChildren();
   const name = $("#dataset").value;
-  const purifier = $("#purifier").value;
+  const pipeline = $("#pipeline").value;
+  const { purifier } = dataset().pipelines[pipeline];
   const params = { dataset: name, attack: $("#attack").value, eps: $("#eps").value };
   if (params.attack === "pgd") Object.assign(params, { alpha: $("#alpha").value, steps: $("#steps").value });
+  if ($("#target").value === "pipeline") Object.assign(params, { target: "pipeline", pipeline });
   try {
     const blob = await inputBlob(input);
     const attack = await timed(`/attack (${params.attack})`, "/attack", { params, blob });
+    // a pipeline without a purifier shows the adversarial image itself in the third panel
     const [defended, purified] = await Promise.all([
       timed("/defended-classify ×2", "/defended-classify", {
-        params: { dataset: name, purifier },
+        params: { dataset: name, pipeline },
         json: { images: [attack.original_image, attack.image] },
       }),
-      timed("/purify", "/purify", { params: { dataset: name, purifier }, json: { images: [attack.image] } }),
+      purifier
+        ? timed("/purify", "/purify", { params: { dataset: name, purifier }, json: { images: [attack.image] } })
+        : [{ image: attack.image }],
     ]);
-    const [onPurified] = await timed("/classify", "/classify", {
-      params: { dataset: name },
-      json: { images: [purified[0].image] },
-    });
 
     const { class_names: classNames, detector_thresholds: thresholds } = dataset();
-    const threshold = thresholds[purifier];
+    const threshold = purifier ? thresholds[purifier] : null;
     const truth = input.trueLabel === undefined ? [] : [`true label: ${classNames[input.trueLabel]}`];
     const show = (panel, image) => {
       $(`${panel} img`).src = `data:image/png;base64,${image}`;
@@ -178,8 +179,8 @@ async function run() {
       defended: defended[1],
       threshold,
     });
-    renderPrediction(show("#panel-purified", purified[0].image), onPurified, classNames, {
-      lines: [`purifier: ${purifier}`],
+    renderPrediction(show("#panel-purified", purified[0].image), defended[1], classNames, {
+      lines: [`pipeline: ${pipeline} (purifier: ${purifier || "none"})`],
     });
     await renderPerturbation($("#panel-perturbation"), attack);
     results.dataset.state = "done";

@@ -32,7 +32,9 @@ export function renderPrediction(panel, prediction, classNames, { lines = [], de
 function flagBadge(defended, threshold) {
   const limit = threshold === null || threshold === undefined ? "" : ` (threshold ${threshold.toFixed(4)})`;
   const verdict = defended.suspected_adversarial ? "suspected adversarial" : "not flagged";
-  const text = `${verdict} · reconstruction MSE ${defended.reconstruction_mse.toFixed(4)}${limit}`;
+  const mse = defended.reconstruction_mse;
+  const detail = mse === null ? "no purifier: flagged on disagreement only" : `reconstruction MSE ${mse.toFixed(4)}${limit}`;
+  const text = `${verdict} · ${detail}`;
   return element("p", defended.suspected_adversarial ? "badge flagged" : "badge clean", text);
 }
 

@@ -91,3 +91,21 @@ def test_a_pipeline_naming_a_missing_or_wrong_kind_of_file_fails_start_up(
     (folder / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(ArtifactError, match=message):
         read_manifest(folder)
+
+
+def test_attack_targets_the_classifier_or_a_whole_pipeline(pipeline_client: TestClient) -> None:
+    json_accept = {**PNG, "accept": "application/json"}
+    alone = pipeline_client.post("/attack", content=brightness_png(3), headers=json_accept, params={"eps": 0.2})
+    assert alone.status_code == 200 and (alone.json()["target"], alone.json()["original"]["label"]) == ("classifier", 3)
+    params = {"eps": 0.2, "target": "pipeline", "attack": "pgd", "steps": 3, "eot": 2}
+    whole = pipeline_client.post("/attack", content=brightness_png(3), headers=json_accept, params=params).json()
+    assert whole["target"] == "autoencoder+mirror" and whole["original"]["label"] == 6  # through the mirror classifier
+    assert whole["linf"] <= 0.2 + 1e-9
+    named = pipeline_client.post("/attack", content=brightness_png(3), headers=json_accept,
+                                 params={**params, "pipeline": "mirror"}).json()
+    assert named["target"] == "mirror"
+    unknown = pipeline_client.post("/attack", content=brightness_png(3), headers=json_accept,
+                                   params={**params, "pipeline": "nope"})
+    assert unknown.status_code == 422 and unknown.json()["error"] == "unknown_pipeline"
+    stray = pipeline_client.post("/attack", content=brightness_png(3), headers=json_accept, params={"pipeline": "mirror"})
+    assert stray.status_code == 422

@@ -21,14 +21,15 @@ def test_all_stages_on_a_tiny_subset(tmp_path):
     cmd = [sys.executable, "-m", "training", "robustness", "--dataset", "mnist", "--root", str(DATA_ROOT),
            "--workdir", str(tmp_path / "runs"), "--docs", str(tmp_path / "docs"), "--limit", "12", "--n", "12",
            "--check-n", "6", "--steps", "2", "--eot", "2", "--queries", "5", "--chunk", "6", "--votes", "3",
-           "--square-eps", "0.3", "--dry-run", "--threads", "1"]
+           "--square-eps", "0.3", "--autoattack-n", "2", "--dry-run", "--threads", "1"]
     subprocess.run(cmd, cwd=REPO, check=True, capture_output=True, timeout=600)
     result = json.loads((tmp_path / "docs" / "robustness" / "mnist.json").read_text())
     assert set(result["defenses"]) == {"none", "paper", "default", "vote", "finetuned", "adv-training"}
     cells = result["cells"].values()
-    assert {c["attack"] for c in cells} == {"fgsm", "pgd", "eot-fgsm", "eot-pgd", "transfer", "bpda", "square"}
+    assert {c["attack"] for c in cells} == {"fgsm", "pgd", "eot-fgsm", "eot-pgd", "transfer", "bpda", "square",
+                                            "autoattack"}
     for c in cells:
-        assert c["n"] in (6, 12) and len(c["hits"]) == c["n"] and c["hits"].count("1") == c["correct"]
+        assert c["n"] in (2, 6, 12) and len(c["hits"]) == c["n"] and c["hits"].count("1") == c["correct"]
         assert c["ci95"][0] <= c["accuracy"] <= c["ci95"][1]
     # deterministic defenses are attacked with one draw per gradient, purifiers with --eot draws
     assert {c["k"] for c in cells if c["attack"] == "eot-pgd" and c["defense"] == "adv-training"} == {1}

@@ -23,7 +23,7 @@ class Results:
         old = json.loads(self.path.read_text()) if self.path.is_file() else {}
         self.data = {"dataset": dataset, "config": config, "defenses": old.get("defenses", {}),
                      "clean": old.get("clean", {}), "cells": old.get("cells", {}), "detector": old.get("detector", {}),
-                     "training": old.get("training", {})}
+                     "training": old.get("training", {}), "pipelines": old.get("pipelines", {})}
         self.save()
 
     def save(self) -> None:

@@ -129,7 +129,9 @@ def autoattack_plan(defenses: dict[str, Defense], args: Config) -> list[tuple[st
     for the pipelines the other stages do not cover, the rest of the suite (EOT-PGD, BPDA, transfer, Square)."""
     n, eot = args.autoattack_n, dict(steps=args.steps, k=args.eot, restarts=args.restarts)
     pipelines = [name for name in defenses if name not in KNOWN_DEFENSES]
-    cells = [(d, Threat("autoattack", AUTOATTACK_EPS[args.dataset]), n) for d in (*pipelines, "default", "none")]
+    # the checked candidates too: a candidate's worst case must face the same attacks as the default purifier's
+    targets = (*pipelines, *CHECKED, "none")
+    cells = [(d, Threat("autoattack", AUTOATTACK_EPS[args.dataset]), n) for d in targets]
     for d in pipelines:
         cells += [(d, Threat("eot-pgd", e, **eot), n) for e in PGD_EPS]
         cells += [(d, Threat("square", e, queries=args.queries), n) for e in args.square_eps]
@@ -247,4 +249,9 @@ def record_pipelines(results: Results, defenses: dict[str, Defense], args: Confi
                 "notes": notes(threat, defenses[defense], args.run_dir / "robust")},
             "worst_case": None if worst is None else {**worst, "attacks": attacks},
         }
+        models = {manifest["models"][m]["file"]: m for m in manifest["models"]}
+        results.put("pipelines", name, {
+            "defense": defense, "purifier": models.get(pipeline["purifier"]), "classifier": models[pipeline["classifier"]],
+            "training": manifest["models"][models[pipeline["classifier"]]].get("training", {}),
+            "default": name == manifest.get("default_pipeline"), **pipeline["metrics"]})
     path.write_text(json.dumps(manifest, indent=2) + "\n")
