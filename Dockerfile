@@ -74,6 +74,7 @@ COPY --from=build /opt/venv /opt/venv
 USER 10001:10001
 EXPOSE 8000
 # No curl in the slim image: the standard library fetches the URL, and fails on a refused or non-2xx answer.
+# The port follows PURIFIER_PORT, so `-e PURIFIER_PORT=...` keeps the check right.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
-    CMD ["python", "-c", "import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=4)", "http://127.0.0.1:8000/healthz"]
+    CMD ["python", "-c", "import os, sys, urllib.request; urllib.request.urlopen(sys.argv[1].replace(':8000/', ':%s/' % os.environ.get('PURIFIER_PORT', '8000')), timeout=4)", "http://127.0.0.1:8000/healthz"]
 CMD ["python", "-m", "service"]
