@@ -24,7 +24,7 @@ if command -v docker >/dev/null && docker info >/dev/null 2>&1; then
   ENGINE=docker; BUILD=(docker build)
 elif command -v podman >/dev/null; then
   ENGINE=podman
-  if command -v buildah >/dev/null; then BUILD=(buildah bud --layers --format docker); else BUILD=(podman build --format docker); fi
+  if command -v buildah >/dev/null; then BUILD=(buildah bud --format docker); else BUILD=(podman build --format docker); fi
 else
   fail "no container engine: install docker, or podman (and buildah)"
 fi

@@ -65,8 +65,8 @@ def measure(
         "defend_forwards_batch1": (lambda: forwards(one), 1, repeats),
         "defend_batch1": (lambda: pipeline.defend(images[:1]), 1, repeats),
         "defend_batch64": (lambda: pipeline.defend(list(many)), 64, max(repeats // 10, 5)),
-        "defend_serial_batch1": (lambda: serial.defend(images[:1], pipeline.purifier), 1, repeats),
-        "defend_serial_batch64": (lambda: serial.defend(list(many), pipeline.purifier), 64, max(repeats // 10, 5)),
+        "defend_serial_batch1": (lambda: serial.defend(images[:1], pipeline.operation.name), 1, repeats),
+        "defend_serial_batch64": (lambda: serial.defend(list(many), pipeline.operation.name), 64, max(repeats // 10, 5)),
     }
     for run, _, _ in cases.values():
         _times_ms(run, 10)

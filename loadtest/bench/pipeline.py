@@ -12,16 +12,17 @@ import torch
 from service.artifacts import load_dataset, resolve_device
 from service.config import Settings
 from service.images import Preprocessing, decode_image
-from service.inference import Defended, InferenceModel, branch_executor, encode_defended
+from service.inference import Defend, Defended, InferenceModel, branch_executor
 
 
 @dataclass(frozen=True)
 class Pipeline:
+    """The default dataset's default pipeline, as ``/defended-classify`` runs it."""
+
     model: InferenceModel
+    operation: Defend
     preprocessing: Preprocessing
-    purifier: str
-    class_names: list[str]
-    model_id: str
+    purifier: str  # the manifest's default purifier, timed on its own
     max_pixels: int
 
     @classmethod
@@ -29,21 +30,15 @@ class Pipeline:
         torch.set_num_threads(settings.num_threads)
         folder = settings.artifacts_dir / settings.default_dataset
         artifacts = load_dataset(folder, resolve_device(settings.device), settings.optimize_classifier)
-        manifest = artifacts.manifest
-        return cls(
-            InferenceModel(artifacts, branch_executor(settings)),
-            artifacts.preprocessing,
-            manifest.default_purifier,
-            manifest.class_names,
-            artifacts.model_id(manifest.classifier),
-            settings.max_pixels,
-        )
+        model = InferenceModel(artifacts, branch_executor(settings))
+        operation = Defend(model, artifacts.manifest.default_pipeline)
+        return cls(model, operation, artifacts.preprocessing, artifacts.manifest.default_purifier, settings.max_pixels)
 
     def decode(self, data: bytes) -> torch.Tensor:
         return decode_image(data, self.preprocessing, self.max_pixels)
 
     def defend(self, images: list[torch.Tensor]) -> list[Defended]:
-        return self.model.defend(images, self.purifier)
+        return self.operation.predict(images)
 
     def encode(self, result: Defended, latency_ms: float) -> dict:
-        return encode_defended(result, self.class_names, self.model_id, latency_ms).model_dump()
+        return self.operation.encode(result, latency_ms).model_dump()

@@ -86,7 +86,7 @@ def test_a_short_bench_of_every_engine_kind_writes_json_plots_and_the_same_repor
     for figure in ("perf-throughput.png", "perf-latency-cdf.png"):
         assert (results / figure).read_bytes().startswith(PNG_SIGNATURE)
     doc = (results / "performance.md").read_text()
-    assert "## Targets" in doc and "--variant pooldecode:inline_decode_max_pixels=0" in doc
+    assert "## Performance targets" in doc and "--variant pooldecode:inline_decode_max_pixels=0" in doc
 
     regenerated = tmp_path / "again"
     regenerated.mkdir()
