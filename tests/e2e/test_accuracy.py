@@ -37,21 +37,27 @@ def _sequential(call: Callable[[bytes], object], pngs: list[bytes], seconds: lis
     return answers
 
 
-def _measure(client: PurifierClient, dataset: str, inputs: dict[str, list[bytes]], truth: list[int]) -> dict:
+def _measure(
+    client: PurifierClient, dataset: str, inputs: dict[str, list[bytes]], truth: list[int], purifier: str
+) -> dict:
+    """``/classify``, and ``/defended-classify`` with the manifest's default purifier (the one the offline evaluation
+    measured), per input set; and the paper's two purifiers."""
     report, timings = {}, {"classify": [], "defended": []}
     for name, pngs in inputs.items():
         raw = _sequential(lambda png: client.classify(png, dataset=dataset), pngs, timings["classify"])
-        defended = _sequential(lambda png: client.defended_classify(png, dataset=dataset), pngs, timings["defended"])
+        defended = _sequential(
+            lambda png: client.defended_classify(png, dataset=dataset, purifier=purifier), pngs, timings["defended"]
+        )
         report[f"{name}/classify"] = np.mean([r.label == t for r, t in zip(raw, truth, strict=True)])
         report[f"{name}/defended"] = np.mean([d.label == t for d, t in zip(defended, truth, strict=True)])
         report[f"{name}/flagged"] = np.mean([d.suspected_adversarial for d in defended])
-        for purifier in PAPER_PURIFIERS:  # the paper's two purifiers, as JSON batches
+        for paper in PAPER_PURIFIERS:  # the paper's two purifiers, as JSON batches
             answers = [
                 answer
                 for start in range(0, len(pngs), JSON_BATCH)
-                for answer in client.defended_classify(pngs[start : start + JSON_BATCH], dataset, purifier)
+                for answer in client.defended_classify(pngs[start : start + JSON_BATCH], dataset, paper)
             ]
-            report[f"{name}/{purifier}"] = np.mean([a.label == t for a, t in zip(answers, truth, strict=True)])
+            report[f"{name}/{paper}"] = np.mean([a.label == t for a, t in zip(answers, truth, strict=True)])
     for endpoint, seconds in timings.items():
         report[f"{endpoint}_p50_ms"] = np.percentile(seconds, 50) * 1000
         report[f"{endpoint}_p95_ms"] = np.percentile(seconds, 95) * 1000
@@ -94,7 +100,7 @@ def test_accuracy_and_detection_over_http(real_server: str, dataset: str, measur
     attacked = fgsm(load_classifier(folder), examples.tensors, examples.labels, FGSM_EPS)
     inputs = {"clean": examples.pngs, "fgsm": [tensor_png(image) for image in attacked]}
     with PurifierClient(real_server) as client:
-        report = _measure(client, dataset, inputs, examples.labels.tolist())
+        report = _measure(client, dataset, inputs, examples.labels.tolist(), manifest["default_purifier"])
     report["detection_rate"], report["false_positive_rate"] = report["fgsm/flagged"], report["clean/flagged"]
     logger.info("%s over HTTP, %d test images: %s", dataset, N_IMAGES, report)
     measured[f"{dataset}, {N_IMAGES} test images"] = report

@@ -4,7 +4,7 @@ import asyncio
 import re
 import time
 
-from service.inference import Defend, metric_label
+from service.inference import Classify, Defend, metric_label
 from tests.e2e.conftest import REAL_ARTIFACTS
 from tests.service.tiny_artifacts import brightness_png
 from tests.support.client import AsyncPurifierClient, PurifierClient, ServiceHTTPError
@@ -75,5 +75,5 @@ def test_200_concurrent_requests_on_the_committed_artifacts(real_server: str) ->
 
     assert [r.label for r in asyncio.run(main())] == [expected[png] for png in pngs]
     with PurifierClient(real_server) as client:
-        ones, total = _batches(client.metrics(), f"{dataset}/classify")
+        ones, total = _batches(client.metrics(), metric_label(dataset, Classify.kind))
     assert total > ones, "no batch larger than 1"

@@ -1,0 +1,39 @@
+"""The committed adversarially trained pipelines keep their robustness: a short APGD (torchattacks, with EOT
+through any purifier's noise) on 200 test images leaves at least the floor measured when they were committed."""
+
+import json
+
+import pytest
+import torch
+import torchattacks
+from torch import nn
+
+from training import data
+from training.jit import load
+
+from .conftest import ARTIFACTS, DATA_ROOT
+
+# (dataset, pipeline) -> (eps, accuracy floor): the measured figure on these 200 images less its Wilson 95% CI
+FLOORS = {("mnist", "adv-pgd"): (0.3, 0.82)}  # measured 0.875 (175/200), Wilson [0.822, 0.914]
+N = 200
+
+
+@pytest.mark.parametrize(("dataset", "pipeline"), sorted(FLOORS))
+def test_robust_pipeline_holds_its_floor_under_apgd(dataset: str, pipeline: str) -> None:
+    eps, floor = FLOORS[(dataset, pipeline)]
+    folder = ARTIFACTS / dataset
+    manifest = json.loads((folder / "manifest.json").read_text())
+    entry = manifest["pipelines"][pipeline]
+    classifier = load(folder / entry["classifier"])
+    model = classifier if entry["purifier"] is None else nn.Sequential(load(folder / entry["purifier"]), classifier)
+    x, y = (t[:N] for t in data.load_splits(DATA_ROOT, dataset)["test"].tensors)
+    torch.manual_seed(0)
+    attack = torchattacks.APGD(model, eps=eps, steps=20, eot_iter=1 if entry["purifier"] is None else 4, seed=0)
+    adv = attack(x, y)
+    assert (adv - x).abs().max() <= eps + 1e-6
+    with torch.no_grad():
+        torch.manual_seed(0)
+        accuracy = (model(adv).argmax(1) == y).float().mean().item()
+        clean = (model(x).argmax(1) == y).float().mean().item()
+    print(f"{dataset}/{pipeline}: clean {clean:.3f}, APGD-20 eps={eps} {accuracy:.3f} on {N} test images")
+    assert accuracy >= floor
