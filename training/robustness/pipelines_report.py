@@ -44,7 +44,26 @@ def pipelines_section(cells: Cells) -> list[str]:
            "survives AutoAttack and every other attack run on it at this eps (EOT-PGD, BPDA, transfer, Square; "
            "their number in brackets).", ""]
     out += table_lines(["defense", "clean", f"AutoAttack eps={eps}", "worst case over all attacks"], rows)
+    out += _recipes(cells.result.get("pipelines", {}))
     if cells.result["dataset"] == "mnist" and abs(eps - 0.3) < 1e-9:
         out += ["", "Published MNIST results at the same eps, for comparison (clean / AutoAttack, %):", ""]
         out += table_lines(["model", "clean", "AutoAttack"], [[m, f"{c:.2f}", f"{a:.2f}"] for m, c, a in LITERATURE])
     return out
+
+
+def _recipes(pipelines: dict) -> list[str]:
+    """How each adversarially trained pipeline classifier was trained, and what it cost."""
+    rows = []
+    for name, p in pipelines.items():
+        tc = p.get("training") or {}
+        if not tc.get("attack"):
+            continue
+        recipe = ", ".join(f"{k}={tc[k]}" for k in ("attack", "eps", "steps", "alpha", "eps_ramp", "epochs", "lr",
+                                                     "batch_size", "width", "purifier") if tc.get(k) is not None)
+        seconds = p.get("train_seconds")
+        rows.append([name + (" (default)" if p.get("default") else ""), recipe, tc.get("selection", ""),
+                     f"{seconds / 60:.0f} min" if seconds else ""])
+    if not rows:
+        return []
+    return ["", "Training of the adversarially trained pipelines (Adam, one-cycle learning rate; wall time on the "
+            "machine that trained them):", ""] + table_lines(["pipeline", "recipe", "epoch kept by", "train time"], rows)

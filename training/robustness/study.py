@@ -259,8 +259,10 @@ def record_pipelines(results: Results, defenses: dict[str, Defense], args: Confi
             "worst_case": None if worst is None else {**worst, "attacks": attacks},
         }
         models = {manifest["models"][m]["file"]: m for m in manifest["models"]}
+        training = manifest["models"][models[pipeline["classifier"]]].get("training", {})
+        step = f"train-{str(training.get('out', '')).removesuffix('.ckpt')}"
         results.put("pipelines", name, {
             "defense": defense, "purifier": models.get(pipeline["purifier"]), "classifier": models[pipeline["classifier"]],
-            "training": manifest["models"][models[pipeline["classifier"]]].get("training", {}),
+            "training": training, "train_seconds": manifest.get("training_wall_time_s", {}).get(step),
             "default": name == manifest.get("default_pipeline"), **pipeline["metrics"]})
     path.write_text(json.dumps(manifest, indent=2) + "\n")
