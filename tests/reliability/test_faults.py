@@ -8,11 +8,12 @@ from pathlib import Path
 
 from tests.e2e.conftest import server_process
 from tests.reliability import rawhttp
-from tests.reliability.conftest import Server, metric, server_metrics, settled_fds, slow_settings, wait_for
+from tests.reliability.conftest import SLOW_WORK, Server, metric, server_metrics, settled_fds, slow_settings, wait_for
 from tests.reliability.hostile import b64, encode, gray
 from tests.reliability.poisoned import poison_png
 from tests.reliability.schemathesis_hooks import TRACE_MARKERS
 from tests.reliability.test_overload import classify_requests
+from tests.service.tiny_artifacts import write_artifacts
 
 PNG = {"content-type": "image/png"}
 
@@ -71,8 +72,10 @@ def test_an_exception_inside_inference_fails_only_its_batch(hostile_server: Serv
     assert "mnist/classify: batch of 1 failed" in log and "poisoned batch: simulated inference fault" in log
 
 
-def test_sigterm_drains_in_flight_requests_then_exits_0(slow_artifacts: Path, tmp_path: Path, measured: dict) -> None:
-    settings = {**slow_settings(slow_artifacts), "max_batch_size": "1"}  # one slow batch per request
+def test_sigterm_drains_in_flight_requests_then_exits_0(tmp_path: Path, measured: dict) -> None:
+    # batches slow enough (about 0.1 s each) that requests are still in flight well after the signal
+    slower = write_artifacts(tmp_path / "slower-artifacts", work=4 * SLOW_WORK)
+    settings = {**slow_settings(slower), "max_batch_size": "1"}  # one slow batch per request
     in_flight = 8
     with server_process(tmp_path / "server.log", **settings) as (url, process):
 

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -74,7 +75,8 @@ def test_a_malformed_key_setting_fails_start_up_without_echoing_the_key() -> Non
 def test_dataset_and_purifier_parameters_are_enums(hostile_server: Server) -> None:
     with hostile_server.client() as client:
         schema = client.get("/openapi.json").json()
-    manifests = [read_manifest(REPO_ROOT / "artifacts" / dataset) for dataset in DATASETS]
+    served = Path(hostile_server.settings["artifacts_dir"])
+    manifests = [read_manifest(served / dataset) for dataset in DATASETS]
     expected = {
         "dataset": set(DATASETS),
         "purifier": {name for manifest in manifests for name in manifest.names("purifier")},

@@ -2,29 +2,37 @@
 and the report's refusal to print numbers it does not have."""
 
 import json
+import shutil
 import subprocess
 import sys
 
 from training.models import VGG16, VGGConfig
-from training.robustness.results import WORST_CASE_ATTACKS, Cells
+from training.robustness.defenses import PIPELINE_DEFENSES
 from training.robustness.report import PENDING, render
+from training.robustness.results import WORST_CASE_ATTACKS, Cells
 from training.runs import save_checkpoint
 
-from .conftest import DATA_ROOT, REPO
+from .conftest import ARTIFACTS, DATA_ROOT, REPO
 
 
 def test_all_stages_on_a_tiny_subset(tmp_path):
     run = tmp_path / "runs" / "mnist"
     run.mkdir(parents=True)
+    # a copy of the committed artifacts: the autoattack stage records its figures in the manifest it reads
+    artifacts = tmp_path / "artifacts"
+    shutil.copytree(ARTIFACTS / "mnist", artifacts / "mnist")
+    served = {name for name in json.loads((artifacts / "mnist" / "manifest.json").read_text()).get("pipelines", {})
+              if name not in PIPELINE_DEFENSES}
     # the purified fine-tune starts from the run's classifier; a random one will do for a smoke run
     save_checkpoint(run / "classifier.ckpt", "vgg16", VGGConfig(), VGG16(VGGConfig()))
     cmd = [sys.executable, "-m", "training", "robustness", "--dataset", "mnist", "--root", str(DATA_ROOT),
-           "--workdir", str(tmp_path / "runs"), "--docs", str(tmp_path / "docs"), "--limit", "12", "--n", "12",
+           "--workdir", str(tmp_path / "runs"), "--docs", str(tmp_path / "docs"), "--artifacts", str(artifacts),
+           "--limit", "12", "--n", "12",
            "--check-n", "6", "--steps", "2", "--eot", "2", "--queries", "5", "--chunk", "6", "--votes", "3",
            "--square-eps", "0.3", "--autoattack-n", "2", "--dry-run", "--threads", "1"]
     subprocess.run(cmd, cwd=REPO, check=True, capture_output=True, timeout=600)
     result = json.loads((tmp_path / "docs" / "robustness" / "mnist.json").read_text())
-    assert set(result["defenses"]) == {"none", "paper", "default", "vote", "finetuned", "adv-training"}
+    assert set(result["defenses"]) == {"none", "paper", "default", "vote", "finetuned", "adv-training"} | served
     cells = result["cells"].values()
     assert {c["attack"] for c in cells} == {"fgsm", "pgd", "eot-fgsm", "eot-pgd", "transfer", "bpda", "square",
                                             "autoattack"}
