@@ -113,6 +113,11 @@ class Manifest(BaseModel):
         """The model a pipeline's file belongs to."""
         return next((name for name, entry in self.models.items() if entry.file == file), None)
 
+    def pipeline_models(self, pipeline: str) -> tuple[str | None, str]:
+        """The (purifier or None, classifier) model names of a pipeline."""
+        entry = self.pipelines[pipeline]
+        return self.model_name(entry.purifier), self.model_name(entry.classifier)
+
     def pipeline_for_purifier(self, purifier: str) -> str:
         """The pipeline of ``purifier`` before the manifest's classifier (what ``?purifier=`` selects)."""
         wanted = (self.models[purifier].file, self.models[self.classifier].file)

@@ -103,11 +103,10 @@ class AttackModel:
         """What the attack differentiates: the classifier, or the pipeline; and whether it is stochastic."""
         if pipeline is None:
             return self.modules[self.manifest.classifier], False
-        entry = self.manifest.pipelines[pipeline]
-        classifier = self.modules[self.manifest.model_name(entry.classifier)]
-        if entry.purifier is None:
-            return classifier, False
-        return torch.nn.Sequential(self.modules[self.manifest.model_name(entry.purifier)], classifier), True
+        purifier, classifier = self.manifest.pipeline_models(pipeline)
+        if purifier is None:
+            return self.modules[classifier], False
+        return torch.nn.Sequential(self.modules[purifier], self.modules[classifier]), True
 
     def _predict(self, model: torch.nn.Module, batch: torch.Tensor) -> list[Prediction]:
         with torch.no_grad():

@@ -99,8 +99,7 @@ class InferenceModel:
         """Run the pipeline (purify, then classify) and the undefended classifier; flag disagreement or a
         reconstruction error above the purifier's threshold."""
         manifest = self.artifacts.manifest
-        entry = manifest.pipelines[pipeline]
-        purifier, classifier = manifest.model_name(entry.purifier), manifest.model_name(entry.classifier)
+        purifier, classifier = manifest.pipeline_models(pipeline)
         batch = self._stack(images)
         if self.branch is not None:
             raw_future = self.branch.submit(self._classified, batch)
@@ -200,12 +199,14 @@ class Defend(Operation):
     def predict(self, images: list[torch.Tensor]) -> list[Defended]:
         return self.model.defend(images, self.name)
 
+    def __init__(self, model: InferenceModel, name: str) -> None:
+        super().__init__(model, name)
+        self.model_id = model.artifacts.model_id(model.artifacts.manifest.pipeline_models(name)[1])
+
     def encode(self, result: Defended, latency_ms: float) -> schemas.DefendedResponse:
-        artifacts = self.model.artifacts
-        classifier = artifacts.manifest.model_name(artifacts.manifest.pipelines[self.name].classifier)
         return schemas.DefendedResponse(
             **encode_prediction(result.defended, self.class_names).model_dump(),
-            model=artifacts.model_id(classifier),
+            model=self.model_id,
             latency_ms=latency_ms,
             pipeline=self.name,
             undefended=encode_prediction(result.undefended, self.class_names),

@@ -55,7 +55,7 @@ async def attack(
         first = results[0]
         headers = {"X-Linf": f"{first.linf:.6f}", "X-L2": f"{first.l2:.6f}"}
         return Response(encode_png(first.image), media_type="image/png", headers=headers)
-    classifier = manifest.classifier if pipeline is None else manifest.model_name(manifest.pipelines[pipeline].classifier)
+    classifier = manifest.classifier if pipeline is None else manifest.pipeline_models(pipeline)[1]
     model_id = served.artifacts.model_id(classifier)
     target = pipeline or "classifier"
     out = [encode_attacked(r, spec, manifest.class_names, model_id, latency_ms, target) for r in results]

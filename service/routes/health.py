@@ -26,14 +26,12 @@ async def models(request: Request) -> ModelsResponse:
     datasets = {}
     for name, served in runtime_of(request).served.items():
         manifest = served.artifacts.manifest
-        pipelines = {
-            pipeline: PipelineInfo(
-                purifier=manifest.model_name(entry.purifier),
-                classifier=manifest.model_name(entry.classifier),
-                metrics=entry.model_extra.get("metrics", {}),
+        pipelines = {}
+        for pipeline, entry in manifest.pipelines.items():
+            purifier, classifier = manifest.pipeline_models(pipeline)
+            pipelines[pipeline] = PipelineInfo(
+                purifier=purifier, classifier=classifier, metrics=entry.model_extra.get("metrics", {})
             )
-            for pipeline, entry in manifest.pipelines.items()
-        }
         datasets[name] = DatasetInfo(
             device=str(served.artifacts.device),
             classifier=manifest.classifier,
