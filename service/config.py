@@ -1,5 +1,6 @@
 """Service settings: the one place that reads the environment (prefix ``PURIFIER_``)."""
 
+import hashlib
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -9,6 +10,13 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DATASETS = ("mnist", "fashion-mnist")
 Dataset = Literal["mnist", "fashion-mnist"]
+Detail = Literal["full", "topk", "label"]
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+def key_id(key: str) -> str:
+    """An API key's public name: the first 12 hex digits of its sha256 (in metrics, logs and ``key_detail``)."""
+    return hashlib.sha256(key.encode()).hexdigest()[:12]
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -64,6 +72,37 @@ class Settings(BaseSettings):
         (),
         description="keys accepted in `X-API-Key` or `Authorization: Bearer` on the model endpoints; empty = open",
     )
+    response_detail: Literal["auto", "full", "topk", "label"] = Field(
+        "auto",
+        description="what `/classify` and `/defended-classify` reveal: `full`, `topk` or `label`; `auto` = `full` "
+        "when listening on loopback, else `label`",
+    )
+    response_top_k: int = Field(3, ge=1, description="classes in a `topk` answer")
+    response_decimals: int = Field(2, ge=0, le=6, description="decimals of a `topk` answer's probabilities")
+    key_detail: dict[str, Detail] = Field(
+        {}, description="per-key detail, by key id (sha256 prefix, `service.config.key_id`): `{\"<id>\": \"full\"}`"
+    )
+    client_rate: float = Field(
+        0.0, ge=0, description="images per second each client may send on average (token bucket); 0 = no budget"
+    )
+    client_burst: int = Field(600, ge=1, description="images a client may send at once before `client_rate` applies")
+    max_clients: int = Field(
+        10_000, ge=1, description="clients the budgets and the query detector remember each (least recently seen go)"
+    )
+    query_defense: Literal["off", "flag", "block"] = Field(
+        "flag",
+        description="query-attack detector: `flag` sets `X-Query-Attack: suspected` on a flagged client's answers, "
+        "`block` answers it 429",
+    )
+    query_history: int = Field(64, ge=1, le=4096, description="fingerprints the detector keeps per client")
+    query_window_s: float = Field(600.0, gt=0, description="fingerprints older than this are forgotten")
+    query_distance: float = Field(
+        5.0, ge=0, description="close: mean absolute difference of 8×8 cell means, 8-bit units, at most this"
+    )
+    query_matches: int = Field(
+        2, ge=1, description="a query is a near-duplicate when this many kept fingerprints are close to it"
+    )
+    query_threshold: int = Field(10, ge=1, description="near-duplicates among the kept fingerprints that flag a client")
     cors_origins: tuple[str, ...] = Field((), description="browser origins allowed to call the API; empty = no CORS headers")
     workers: int = Field(
         1,
@@ -89,6 +128,24 @@ class Settings(BaseSettings):
         if self.default_dataset not in self.datasets:
             raise ValueError(f"default_dataset {self.default_dataset!r} is not in datasets {self.datasets}")
         return self
+
+    @model_validator(mode="after")
+    def _detail_keys_are_configured(self) -> "Settings":
+        known = {key_id(key.get_secret_value()) for key in self.api_keys}
+        unknown = sorted(set(self.key_detail) - known)
+        if unknown:
+            raise ValueError(f"key_detail names key ids no configured API key has: {unknown}")
+        return self
+
+    @property
+    def default_detail(self) -> Detail:
+        if self.response_detail == "auto":
+            return "full" if self.host in LOOPBACK else "label"
+        return self.response_detail
+
+    def detail_for(self, key: str | None) -> Detail:
+        """The detail a client gets: its key's entry in ``key_detail``, else the default."""
+        return self.key_detail.get(key, self.default_detail) if key else self.default_detail
 
     @property
     def max_wait_s(self) -> float:

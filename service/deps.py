@@ -1,13 +1,16 @@
-"""Typed dependency aliases: the runtime, the served dataset, the endpoint a request names, the API key, images."""
+"""Typed dependency aliases: the runtime, the served dataset, the endpoint a request names, the client (its API
+key), and the images, admitted by the client's budget and the query-attack detector."""
 
 import hmac
+from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, Header, Query, Request
+from fastapi import Depends, Header, Query, Request, Response
 
 from service.artifacts import NAME
-from service.config import Dataset
+from service.config import Dataset, key_id
 from service.errors import InvalidParameters, NotReady, Unauthorized, UnknownDataset, UnknownPipeline, UnknownPurifier
+from service.guard import FLAG_HEADER, Client
 from service.payloads import Images, read_images
 from service.state import Endpoint, Runtime, Served
 
@@ -65,19 +68,25 @@ PurifyDep = Annotated[Endpoint, Depends(get_purify)]
 DefendDep = Annotated[Endpoint, Depends(get_defend)]
 
 
-async def check_api_key(
+async def get_client(
     request: Request,
     x_api_key: Annotated[str | None, Header()] = None,
     authorization: Annotated[str | None, Header()] = None,
-) -> None:
-    """With keys configured, accept ``X-API-Key`` or ``Authorization: Bearer``; compare in constant time."""
+) -> Client:
+    """With keys configured, accept ``X-API-Key`` or ``Authorization: Bearer`` (compared in constant time) and
+    name the client by its key; without, by its address."""
     settings = runtime_of(request).settings
     if not settings.api_keys:
-        return
+        return Client(f"addr:{request.client.host if request.client else 'unknown'}", settings.default_detail)
     given = x_api_key or (authorization or "").removeprefix("Bearer ").strip()
     matches = [hmac.compare_digest(given.encode(), key.get_secret_value().encode()) for key in settings.api_keys]
     if not given or not any(matches):
         raise Unauthorized("missing or wrong API key")
+    name = key_id(given)
+    return Client(f"key:{name}", settings.detail_for(name))
+
+
+ClientDep = Annotated[Client, Depends(get_client)]
 
 
 async def get_images(request: Request, served: ServedDep) -> Images:
@@ -85,5 +94,25 @@ async def get_images(request: Request, served: ServedDep) -> Images:
     return await read_images(request, runtime_of(request).settings, served.artifacts.preprocessing)
 
 
-ImagesDep = Annotated[Images, Depends(get_images)]
-ApiKey = Depends(check_api_key)
+@dataclass(frozen=True)
+class Queries:
+    """Admitted images, who sent them, and whether the detector has flagged that client."""
+
+    images: Images
+    client: Client
+    flagged: bool
+
+
+async def get_queries(
+    request: Request, response: Response, client: ClientDep, images: Annotated[Images, Depends(get_images)]
+) -> Queries:
+    """The images, once the client's budget and the detector let them through; a flagged client's answer
+    carries ``X-Query-Attack: suspected``."""
+    flagged = runtime_of(request).guard.admit(client, images.tensors)
+    if flagged:
+        response.headers.update(FLAG_HEADER)
+    return Queries(images, client, flagged)
+
+
+QueriesDep = Annotated[Queries, Depends(get_queries)]
+ApiKey = Depends(get_client)

@@ -87,6 +87,18 @@ class Unauthorized(ServiceError):
     status_code, code = 401, "unauthorized"
 
 
+class Forbidden(ServiceError):
+    status_code, code = 403, "forbidden"
+
+
+class RateLimited(ServiceError):
+    status_code, code = 429, "rate_limited"
+
+
+class QueryAttackSuspected(ServiceError):
+    status_code, code = 429, "query_attack_suspected"
+
+
 class Overloaded(ServiceError):
     status_code, code = 503, "overloaded"
 

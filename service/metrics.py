@@ -23,6 +23,12 @@ PREDICT_LATENCY = Histogram(
 )
 QUEUE_DEPTH = Gauge("purifier_queue_depth", "Items waiting in a batcher's queue", ["batcher"])
 REJECTIONS = Counter("purifier_rejections_total", "Requests refused, by reason", ["reason"])
+CLIENT_BUDGET = Gauge(
+    "purifier_client_budget_images", "Images each remembered client may still send at once", ["client"]
+)
+TRACKED_CLIENTS = Gauge("purifier_tracked_clients", "Clients remembered, by table", ["table"])
+FLAGGED_CLIENTS = Counter("purifier_query_attack_flagged_clients_total", "Times a client became flagged")
+FLAGGED_QUERIES = Counter("purifier_query_attack_flagged_queries_total", "Images from clients flagged at the time")
 
 
 class PrometheusObserver:
@@ -75,6 +81,14 @@ def _record_request(endpoint: str, method: str, status: int, seconds: float) -> 
         REQUEST_LATENCY.labels(endpoint).observe(seconds)
     except Exception:
         logger.exception("recording request metrics failed")
+
+
+def forget_client(client: str) -> None:
+    """An evicted client's budget series goes with it, so the series stay as bounded as the table."""
+    try:
+        CLIENT_BUDGET.remove(client)
+    except KeyError:
+        pass
 
 
 def record_rejection(reason: str) -> None:

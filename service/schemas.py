@@ -22,11 +22,23 @@ class ImageBatch(BaseModel):
     images: list[str] = Field(description="base64 image files (PNG, JPEG, WebP, BMP)")
 
 
+class ClassScore(BaseModel):
+    label: int
+    class_name: str
+    probability: float
+
+
 class Prediction(BaseModel):
+    """What a prediction shows depends on the client's response detail: ``full`` gives ``probabilities``,
+    ``topk`` gives ``top``, ``label`` neither."""
+
     model_config = _example({"label": 7, "class_name": "7", "probabilities": PROBS_EXAMPLE})
     label: int
     class_name: str
-    probabilities: list[float]
+    probabilities: list[float] | None = Field(None, description="every class's probability; `full` detail only")
+    top: list[ClassScore] | None = Field(
+        None, description="the most likely classes, probabilities rounded; `topk` detail only"
+    )
 
 
 class ClassifyResponse(Prediction):
@@ -52,11 +64,15 @@ class DefendedResponse(ClassifyResponse):
         }
     )
     pipeline: str = Field(description="the pipeline that answered (purifier, then classifier), as in GET /models")
-    undefended: Prediction = Field(description="the manifest's classifier on the image as given")
-    suspected_adversarial: bool = Field(
-        description="labels disagree, or reconstruction MSE above the manifest threshold"
+    undefended: Prediction | None = Field(
+        None, description="the manifest's classifier on the image as given; `full` detail only"
     )
-    reconstruction_mse: float | None = Field(description="purified vs input; null for a pipeline without purifier")
+    suspected_adversarial: bool | None = Field(
+        None, description="labels disagree, or reconstruction MSE above the manifest threshold; `full` detail only"
+    )
+    reconstruction_mse: float | None = Field(
+        None, description="purified vs input, null for a pipeline without purifier; `full` detail only"
+    )
 
 
 class PurifyResponse(BaseModel):
@@ -210,10 +226,13 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorResponse, "description": text}
     for code, text in {
         401: "missing or wrong API key",
+        403: "`/attack` for a client without `full` response detail",
         408: "the body was not received within body_timeout_s",
         413: "body over the size limit, or too many pixels",
         415: "unsupported media type",
         422: "corrupt image, bad base64, bad batch, unknown dataset or purifier",
+        429: "over the client's query budget (`rate_limited`), or flagged by the query-attack detector in block "
+        "mode (`query_attack_suspected`): retry after the Retry-After header",
         500: "inference failed for this request's batch (logged; the next batch is unaffected)",
         503: "overloaded or not ready: retry after the Retry-After header",
         504: "no answer within request_timeout_s",

@@ -10,6 +10,7 @@ from service.artifacts import DatasetArtifacts
 from service.attacking import Attacks
 from service.batching import Batcher
 from service.config import Settings
+from service.guard import Guard
 from service.inference import InferenceModel, Operation
 from service.samples import Sample
 
@@ -53,6 +54,10 @@ class Runtime:
     attacks: Attacks | None = None
     samples: dict[str, list[Sample]] = field(default_factory=dict)
     ready: bool = False
+    guard: Guard = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.guard = Guard(self.settings)
 
     def names(self, attribute: str) -> list[str]:
         """Every served purifier (``purify``) or pipeline (``defend``) name, over all datasets."""

@@ -6,8 +6,9 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
 
 from service.attacking import Attacks, AttackSpec, encode_attacked
-from service.deps import ApiKey, ImagesDep, ServedDep, runtime_of
-from service.errors import NotReady, UnknownPipeline
+from service.deps import ApiKey, QueriesDep, ServedDep, runtime_of
+from service.errors import Forbidden, NotReady, UnknownPipeline
+from service.guard import FLAG_HEADER
 from service.images import encode_png
 from service.schemas import ERROR_RESPONSES, IMAGE_BODY, AttackQuery, AttackResponse
 
@@ -38,10 +39,13 @@ AttacksDep = Annotated[Attacks, Depends(get_attacks)]
 async def attack(
     served: ServedDep,
     attacks: AttacksDep,
-    images: ImagesDep,
+    queries: QueriesDep,
     query: Annotated[AttackQuery, Query()],
     accept: Annotated[str, Header()] = "image/png",
 ) -> Response | AttackResponse | list[AttackResponse]:
+    if queries.client.detail != "full":  # white-box adversarial examples reveal more than any score
+        raise Forbidden("/attack needs full response detail; this client has " + repr(queries.client.detail))
+    images = queries.images
     spec = AttackSpec(query.attack, query.eps, query.alpha, query.steps)
     manifest = served.artifacts.manifest
     pipeline = (query.pipeline or manifest.default_pipeline) if query.target == "pipeline" else None
@@ -53,7 +57,7 @@ async def attack(
     latency_ms = (time.perf_counter() - started) * 1000
     if not images.is_batch and "application/json" not in accept:
         first = results[0]
-        headers = {"X-Linf": f"{first.linf:.6f}", "X-L2": f"{first.l2:.6f}"}
+        headers = {"X-Linf": f"{first.linf:.6f}", "X-L2": f"{first.l2:.6f}"} | (FLAG_HEADER if queries.flagged else {})
         return Response(encode_png(first.image), media_type="image/png", headers=headers)
     classifier = manifest.classifier if pipeline is None else manifest.pipeline_models(pipeline)[1]
     model_id = served.artifacts.model_id(classifier)

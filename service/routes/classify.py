@@ -1,8 +1,9 @@
 """POST /classify: the manifest's classifier on the image as given."""
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 
-from service.deps import ApiKey, ImagesDep, ServedDep
+from service.deps import ApiKey, QueriesDep, ServedDep, runtime_of
+from service.detail import encoder
 from service.schemas import ERROR_RESPONSES, IMAGE_BODY, ClassifyResponse
 
 router = APIRouter(prefix="/classify", tags=["models"], dependencies=[ApiKey])
@@ -13,7 +14,11 @@ router = APIRouter(prefix="/classify", tags=["models"], dependencies=[ApiKey])
     response_model=ClassifyResponse | list[ClassifyResponse],
     responses=ERROR_RESPONSES,
     openapi_extra=IMAGE_BODY,
+    response_model_exclude_unset=True,
     summary="Classify an image (or a JSON batch) without defence",
 )
-async def classify(served: ServedDep, images: ImagesDep) -> ClassifyResponse | list[ClassifyResponse]:
-    return await served.classify.answer(images.tensors, images.is_batch)
+async def classify(
+    request: Request, served: ServedDep, queries: QueriesDep
+) -> ClassifyResponse | list[ClassifyResponse]:
+    encode = encoder(served.classify.operation, queries.client.detail, runtime_of(request).settings)
+    return await served.classify.answer(queries.images.tensors, queries.images.is_batch, encode)

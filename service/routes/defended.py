@@ -1,8 +1,9 @@
 """POST /defended-classify: a pipeline (purify, then classify); flag suspected adversarial inputs."""
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 
-from service.deps import ApiKey, DefendDep, ImagesDep
+from service.deps import ApiKey, DefendDep, QueriesDep, runtime_of
+from service.detail import encoder
 from service.schemas import ERROR_RESPONSES, IMAGE_BODY, DefendedResponse
 
 router = APIRouter(prefix="/defended-classify", tags=["models"], dependencies=[ApiKey])
@@ -13,7 +14,11 @@ router = APIRouter(prefix="/defended-classify", tags=["models"], dependencies=[A
     response_model=DefendedResponse | list[DefendedResponse],
     responses=ERROR_RESPONSES,
     openapi_extra=IMAGE_BODY,
+    response_model_exclude_unset=True,
     summary="Run a pipeline (?pipeline=, default: the manifest's) and compare with the undefended prediction",
 )
-async def defended_classify(defend: DefendDep, images: ImagesDep) -> DefendedResponse | list[DefendedResponse]:
-    return await defend.answer(images.tensors, images.is_batch)
+async def defended_classify(
+    request: Request, defend: DefendDep, queries: QueriesDep
+) -> DefendedResponse | list[DefendedResponse]:
+    encode = encoder(defend.operation, queries.client.detail, runtime_of(request).settings)
+    return await defend.answer(queries.images.tensors, queries.images.is_batch, encode)

@@ -4,7 +4,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Response
 
-from service.deps import ApiKey, ImagesDep, PurifyDep
+from service.deps import ApiKey, PurifyDep, QueriesDep
+from service.guard import FLAG_HEADER
 from service.images import encode_png
 from service.schemas import ERROR_RESPONSES, IMAGE_BODY, PurifyResponse
 
@@ -19,10 +20,12 @@ router = APIRouter(prefix="/purify", tags=["models"], dependencies=[ApiKey])
     summary="Purify an image with the dataset's default purifier (or ?purifier=, as listed by GET /models)",
 )
 async def purify(
-    purify: PurifyDep, images: ImagesDep, accept: Annotated[str, Header()] = "image/png"
+    purify: PurifyDep, queries: QueriesDep, accept: Annotated[str, Header()] = "image/png"
 ) -> Response | PurifyResponse | list[PurifyResponse]:
+    images = queries.images
     if not images.is_batch and "application/json" not in accept:
+        headers = FLAG_HEADER if queries.flagged else None
         return await purify.answer(
-            images.tensors, False, lambda r, ms: Response(encode_png(r.image), media_type="image/png")
+            images.tensors, False, lambda r, ms: Response(encode_png(r.image), media_type="image/png", headers=headers)
         )
     return await purify.answer(images.tensors, images.is_batch)

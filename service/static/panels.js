@@ -7,14 +7,19 @@ export function element(tag, className, text) {
   return node;
 }
 
+// The top 3 as [probability, class index]: from every probability (full detail), the top k (topk), or none (label).
+function topThree(prediction) {
+  if (prediction.probabilities) return prediction.probabilities.map((p, i) => [p, i]).sort((a, b) => b[0] - a[0]).slice(0, 3);
+  return (prediction.top || []).slice(0, 3).map((entry) => [entry.probability, entry.label]);
+}
+
 // A panel's label, its top-3 probabilities as bars, extra lines and (from /defended-classify) the flag.
 export function renderPrediction(panel, prediction, classNames, { lines = [], defended = null, threshold = null } = {}) {
   panel.dataset.label = prediction.label;
   const label = element("p", "label");
   label.append(element("span", "name", prediction.class_name), element("span", "muted", ` label ${prediction.label}`));
   const bars = element("ol", "top3");
-  const ranked = prediction.probabilities.map((p, i) => [p, i]).sort((a, b) => b[0] - a[0]).slice(0, 3);
-  for (const [probability, index] of ranked) {
+  for (const [probability, index] of topThree(prediction)) {
     const percent = `${(probability * 100).toFixed(1)}%`;
     const fill = element("span");
     fill.style.width = percent;
@@ -26,7 +31,7 @@ export function renderPrediction(panel, prediction, classNames, { lines = [], de
   }
   const verdict = panel.querySelector(".verdict");
   verdict.replaceChildren(label, bars, ...lines.map((text) => element("p", "muted", text)));
-  if (defended) verdict.append(flagBadge(defended, threshold));
+  if (defended && defended.suspected_adversarial !== undefined) verdict.append(flagBadge(defended, threshold));
 }
 
 function flagBadge(defended, threshold) {

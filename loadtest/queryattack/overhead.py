@@ -1,0 +1,55 @@
+"""What the detector costs, side by side in one run: a server with ``query_defense=off`` and one with ``flag``,
+answering the same distinct test images alternately (c=1), then in turns under 32 concurrent clients."""
+
+import statistics
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+import numpy as np
+
+from loadtest.queryattack.oracle import to_png
+
+HEADERS = {"content-type": "image/png", "accept": "application/json"}
+
+
+def _post(http: httpx.Client, dataset: str, png: bytes) -> float:
+    started = time.perf_counter()
+    http.post("/defended-classify", params={"dataset": dataset}, content=png, headers=HEADERS).raise_for_status()
+    return (time.perf_counter() - started) * 1000
+
+
+def latency_c1(urls: dict[str, str], dataset: str, images: np.ndarray, rounds: int) -> dict[str, float]:
+    """p50 ms per server, requests alternating between them."""
+    pngs = [to_png(image) for image in images]
+    clients = {name: httpx.Client(base_url=url, timeout=30) for name, url in urls.items()}
+    times: dict[str, list[float]] = {name: [] for name in urls}
+    for i in range(rounds):
+        for name, http in clients.items():
+            times[name].append(_post(http, dataset, pngs[i % len(pngs)]))
+    for http in clients.values():
+        http.close()
+    return {name: round(statistics.median(values[20:]), 3) for name, values in times.items()}
+
+
+def throughput_c32(urls: dict[str, str], dataset: str, images: np.ndarray, seconds: float, turns: int) -> dict:
+    """Requests per second per server at 32 concurrent clients, in alternating turns of ``seconds``."""
+    pngs = [to_png(image) for image in images]
+    rates: dict[str, list[float]] = {name: [] for name in urls}
+
+    def client(url: str, offset: int, deadline: float) -> int:
+        done = 0
+        with httpx.Client(base_url=url, timeout=30) as http:
+            while time.perf_counter() < deadline:
+                _post(http, dataset, pngs[(offset + done) % len(pngs)])
+                done += 1
+        return done
+
+    with ThreadPoolExecutor(32) as pool:
+        for _ in range(turns):
+            for name, url in urls.items():
+                deadline = time.perf_counter() + seconds
+                done = sum(pool.map(lambda k: client(url, 37 * k, deadline), range(32)))
+                rates[name].append(done / seconds)
+    medians = {name: round(statistics.median(values), 1) for name, values in rates.items()}
+    return {"requests_per_s": medians, "turns": rates, "ratio_flag_over_off": round(medians["flag"] / medians["off"], 3)}

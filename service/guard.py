@@ -1,0 +1,72 @@
+"""Before any model runs: the client's query budget and the query-attack detector (``query_defense``)."""
+
+from dataclasses import dataclass
+
+import torch
+
+from service.budgets import Budgets, retry_after
+from service.config import Detail, Settings
+from service.errors import QueryAttackSuspected, RateLimited
+from service.metrics import CLIENT_BUDGET, FLAGGED_CLIENTS, FLAGGED_QUERIES, TRACKED_CLIENTS, forget_client
+from service.querydetector import QueryDetector, fingerprints
+
+FLAG_HEADER = {"X-Query-Attack": "suspected"}
+
+
+@dataclass(frozen=True)
+class Client:
+    """Who is asking: ``key:<key id>`` with API keys on, else ``addr:<address>``; and what it may see."""
+
+    id: str
+    detail: Detail
+
+
+class Guard:
+    """Budgets (when ``client_rate`` > 0) and the detector (unless ``query_defense`` is ``off``), per client."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.mode = settings.query_defense
+        self.budgets = (
+            Budgets(settings.client_rate, settings.client_burst, settings.max_clients, on_evict=forget_client)
+            if settings.client_rate > 0
+            else None
+        )
+        self.detector = (
+            None
+            if self.mode == "off"
+            else QueryDetector(
+                settings.query_history,
+                settings.query_window_s,
+                settings.query_distance,
+                settings.query_threshold,
+                settings.max_clients,
+                settings.query_matches,
+            )
+        )
+
+    def admit(self, client: Client, images: list[torch.Tensor]) -> bool:
+        """Spend the client's budget and record its queries; True when it is flagged (``flag`` mode). Raises
+        ``RateLimited`` over budget and ``QueryAttackSuspected`` for a flagged client in ``block`` mode."""
+        if self.budgets is not None:
+            wait, left = self.budgets.take(client.id, len(images))
+            CLIENT_BUDGET.labels(client.id).set(left)
+            TRACKED_CLIENTS.labels("budgets").set(len(self.budgets.table))
+            if wait:
+                raise RateLimited(
+                    f"over the query budget of {self.budgets.rate:g} images/s (burst {self.budgets.burst})",
+                    headers={"Retry-After": retry_after(wait)},
+                )
+        if self.detector is None:
+            return False
+        verdict = self.detector.observe(client.id, fingerprints(torch.stack(images)))
+        TRACKED_CLIENTS.labels("query_detector").set(len(self.detector.table))
+        if not verdict.flagged:
+            return False
+        FLAGGED_CLIENTS.inc(verdict.newly_flagged)
+        FLAGGED_QUERIES.inc(len(images))
+        if self.mode == "block":
+            raise QueryAttackSuspected(
+                f"{verdict.near_duplicates} of this client's recent queries are near-duplicates of earlier ones",
+                headers=FLAG_HEADER | {"Retry-After": retry_after(self.detector.window_s)},
+            )
+        return True
