@@ -17,13 +17,15 @@ import httpx
 import numpy as np
 import torch
 import torchvision
+from PIL import Image
 
-from loadtest.queryattack.benign import Query, scenario
+from loadtest.queryattack.benign import SCENARIOS, Query, scenario
 from loadtest.queryattack.hopskipjump import hopskipjump
 from loadtest.queryattack.oracle import HTTPOracle, to_png
 from loadtest.queryattack.square import Outcome, square
 from loadtest.server import Server, serve
-from service.config import REPO_ROOT
+from service.config import REPO_ROOT, Settings, key_id
+from service.guard import Client, Guard
 from training.data import preprocess
 from training.stats import wilson
 
@@ -48,8 +50,7 @@ def keys(group: str, count: int) -> list[str]:
 @contextmanager
 def server(log: Path, dataset: str, defense: str, detail: str, key_detail: dict[str, str], api_keys: list[str],
            **settings: str) -> Iterator[Server]:
-    from service.config import key_id
-
+    """One dataset, the detector in ``defense`` mode, ``detail`` by default and ``key_detail`` per key."""
     with serve(
         log,
         datasets=f'["{dataset}"]',
@@ -142,17 +143,12 @@ def run_benign(url: str, dataset: str, name: str, keys_: list[str], queries: lis
 def benign_queries(dataset: str, clients: int, per_client: int, offset: int) -> dict[str, list[list[Query]]]:
     images, _ = load_testset(dataset, min(clients * per_client, 10_000 - offset), offset)
     sample_dir = REPO_ROOT / "artifacts" / dataset / "samples"
-    samples = np.stack([preprocess(__import__("PIL.Image").Image.open(p)).numpy() for p in sorted(sample_dir.glob("*.png"))])
-    from loadtest.queryattack.benign import SCENARIOS
-
+    samples = np.stack([preprocess(Image.open(path)).numpy() for path in sorted(sample_dir.glob("*.png"))])
     return {name: scenario(name, images, samples, clients, per_client, seed=k) for k, name in enumerate(SCENARIOS)}
 
 
 def guard_cost_us(dataset: str, repeats: int = 2000) -> dict[str, float]:
     """In-process cost of admitting one image (budget and detector), over a full history, in microseconds."""
-    from service.config import Settings
-    from service.guard import Client, Guard
-
     images, _ = load_testset(dataset, 256)
     tensors = [torch.from_numpy(image).float() for image in images]
     out = {}
