@@ -97,12 +97,12 @@ class Settings(BaseSettings):
     query_history: int = Field(64, ge=1, le=4096, description="fingerprints the detector keeps per client")
     query_window_s: float = Field(600.0, gt=0, description="fingerprints older than this are forgotten")
     query_distance: float = Field(
-        5.0, ge=0, description="close: mean absolute difference of 8×8 cell means, 8-bit units, at most this"
+        6.0, ge=0, description="close: mean absolute difference of 8×8 cell means, 8-bit units, at most this"
     )
     query_matches: int = Field(
         2, ge=1, description="a query is a near-duplicate when this many kept fingerprints are close to it"
     )
-    query_threshold: int = Field(10, ge=1, description="near-duplicates among the kept fingerprints that flag a client")
+    query_threshold: int = Field(8, ge=1, description="near-duplicates among the kept fingerprints that flag a client")
     cors_origins: tuple[str, ...] = Field((), description="browser origins allowed to call the API; empty = no CORS headers")
     workers: int = Field(
         1,
