@@ -23,6 +23,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--per-client", type=int, default=100, help="requests per benign client")
     parser.add_argument("--skip", action="append", default=[], choices=("attacks", "benign", "overhead"))
     parser.add_argument("--out", type=Path, default=REPO_ROOT / "docs" / "security-queries.json")
+    parser.add_argument("--doc", type=Path, default=report.DOC, help="the page whose measured block is rewritten")
     parser.add_argument("--work", type=Path, default=REPO_ROOT / "runs" / "queryattack")
     return parser.parse_args(argv)
 
@@ -93,7 +94,7 @@ def main(argv: list[str] | None = None) -> None:
             if name not in args.skip:
                 entry[name] = step(args, dataset)
                 args.out.write_text(json.dumps(results, indent=1) + "\n")
-    report.write(results)
+    report.write(results, args.doc)
 
 
 if __name__ == "__main__":
