@@ -47,11 +47,11 @@ def pooling(size: int, grid: int) -> np.ndarray:
 def fingerprints(images: torch.Tensor, grid: int = GRID) -> Fingerprints:
     """``(n, C, H, W)`` images in [0, 1] to their fingerprints. Cell means are two small matrix products:
     on tensors this small, NumPy's per-call cost is a fraction of torch's."""
-    pixels = np.rint(images.detach().float().cpu().numpy() * 255).astype(np.uint8)
-    n, _, height, width = pixels.shape
-    means = pooling(height, grid) @ pixels.astype(np.float32) @ pooling(width, grid).T
-    cells = np.rint(means).astype(np.uint8).reshape(n, -1)
-    return Fingerprints(cells, np.array([hash(row.tobytes()) for row in pixels.reshape(n, -1)], np.int64))
+    levels = np.rint(images.detach().float().cpu().numpy() * 255)  # the 8-bit values, as float32
+    n, _, height, width = levels.shape
+    cells = np.rint(pooling(height, grid) @ levels @ pooling(width, grid).T).astype(np.uint8).reshape(n, -1)
+    pixels = levels.astype(np.uint8).reshape(n, -1)
+    return Fingerprints(cells, np.array([hash(row.tobytes()) for row in pixels], np.int64))
 
 
 @dataclass
@@ -101,16 +101,17 @@ class QueryDetector:
         if state.prints.shape[1] != size:  # another dataset's input shape: a fresh history
             state = History.empty(self.history, size)
             self.table.put(client, state)
-        cutoff, limit = now - self.window_s, self.distance * prints.cells.shape[1]
+        cutoff, limit = now - self.window_s, self.distance * size
+        recent, kept = state.times > cutoff, state.prints.astype(np.int16)
         for cells, digest in zip(prints.cells.astype(np.int16), prints.digests, strict=True):
-            recent = state.times > cutoff
             near = False
             if recent.any() and not (recent & (state.digests == digest)).any():
-                gaps = np.abs(state.prints.astype(np.int16) - cells).sum(axis=1)[recent]
-                near = int((gaps <= limit).sum()) >= self.matches
+                gaps = np.abs(kept - cells).sum(axis=1)
+                near = np.count_nonzero(recent & (gaps <= limit)) >= self.matches
             slot = state.next % self.history
             state.prints[slot], state.digests[slot], state.times[slot], state.near[slot] = cells, digest, now, near
+            kept[slot], recent[slot] = cells, True
             state.next += 1
-        count = int(state.near[state.times > cutoff].sum())
+        count = int(np.count_nonzero(state.near & recent))
         was, state.flagged = state.flagged, count >= self.threshold
         return Verdict(state.flagged, state.flagged and not was, count)

@@ -74,7 +74,7 @@ def costs(args: argparse.Namespace, dataset: str) -> dict:
         urls = {"off": off.url, "flag": flag.url}
         result = {
             "guard_us_per_image": measure.guard_cost_us(dataset),
-            "p50_ms_c1": overhead.latency_c1(urls, dataset, images, rounds=1000),
+            "p50_ms_c1": overhead.latency_c1(urls, dataset, images, rounds=2000),
             "c32": overhead.throughput_c32(urls, dataset, images, seconds=5.0, turns=3),
         }
     result["added_p50_ms_c1"] = round(result["p50_ms_c1"]["flag"] - result["p50_ms_c1"]["off"], 3)

@@ -20,13 +20,14 @@ def _post(http: httpx.Client, dataset: str, png: bytes) -> float:
 
 
 def latency_c1(urls: dict[str, str], dataset: str, images: np.ndarray, rounds: int) -> dict[str, float]:
-    """p50 ms per server, requests alternating between them."""
+    """p50 ms per server, requests alternating between them (which goes first alternates too)."""
     pngs = [to_png(image) for image in images]
     clients = {name: httpx.Client(base_url=url, timeout=30) for name, url in urls.items()}
     times: dict[str, list[float]] = {name: [] for name in urls}
+    names = list(clients)
     for i in range(rounds):
-        for name, http in clients.items():
-            times[name].append(_post(http, dataset, pngs[i % len(pngs)]))
+        for name in names if i % 2 else names[::-1]:  # either server first, in turns
+            times[name].append(_post(clients[name], dataset, pngs[i % len(pngs)]))
     for http in clients.values():
         http.close()
     return {name: round(statistics.median(values[20:]), 3) for name, values in times.items()}
