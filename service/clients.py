@@ -20,8 +20,8 @@ class BoundedTable(Generic[State]):
         self._states: OrderedDict[str, State] = OrderedDict()
         self.evicted = 0
 
-    def get(self, client: str, new: Callable[[], State] | None = None) -> State:
-        """The client's state (created on first sight, by ``new`` if given), marked as the most recently seen."""
+    def get(self, client: str) -> State:
+        """The client's state (created on first sight), marked as the most recently seen."""
         state = self._states.get(client)
         if state is None:
             if len(self._states) >= self.capacity:
@@ -29,7 +29,7 @@ class BoundedTable(Generic[State]):
                 self.evicted += 1
                 if self._on_evict is not None:
                     self._on_evict(gone)
-            state = self._states[client] = (new or self._new)()
+            state = self._states[client] = self._new()
         else:
             self._states.move_to_end(client)
         return state

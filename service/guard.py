@@ -26,6 +26,7 @@ class Guard:
 
     def __init__(self, settings: Settings) -> None:
         self.mode = settings.query_defense
+        self.tracked = {table: TRACKED_CLIENTS.labels(table) for table in ("budgets", "query_detector")}
         self.budgets = (
             Budgets(settings.client_rate, settings.client_burst, settings.max_clients, on_evict=forget_client)
             if settings.client_rate > 0
@@ -50,7 +51,7 @@ class Guard:
         if self.budgets is not None:
             wait, left = self.budgets.take(client.id, len(images))
             CLIENT_BUDGET.labels(client.id).set(left)
-            TRACKED_CLIENTS.labels("budgets").set(len(self.budgets.table))
+            self.tracked["budgets"].set(len(self.budgets.table))
             if wait:
                 raise RateLimited(
                     f"over the query budget of {self.budgets.rate:g} images/s (burst {self.budgets.burst})",
@@ -59,7 +60,7 @@ class Guard:
         if self.detector is None:
             return False
         verdict = self.detector.observe(client.id, fingerprints(torch.stack(images)))
-        TRACKED_CLIENTS.labels("query_detector").set(len(self.detector.table))
+        self.tracked["query_detector"].set(len(self.detector.table))
         if not verdict.flagged:
             return False
         FLAGGED_CLIENTS.inc(verdict.newly_flagged)

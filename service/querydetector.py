@@ -97,7 +97,7 @@ class QueryDetector:
     def observe(self, client: str, prints: Fingerprints) -> Verdict:
         """Record the client's new queries (one fingerprint per image, in order); is it flagged now?"""
         size, now = prints.cells.shape[1], self.clock()
-        state = self.table.get(client, lambda: History.empty(self.history, size))
+        state = self.table.get(client)
         if state.prints.shape[1] != size:  # another dataset's input shape: a fresh history
             state = History.empty(self.history, size)
             self.table.put(client, state)

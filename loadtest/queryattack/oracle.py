@@ -58,9 +58,9 @@ class HTTPOracle:
         self.queries += len(images)
         body = {"images": [base64.b64encode(to_png(image)).decode() for image in images]}
         response = self.http.post("/defended-classify", params=self.params, json=body, headers=self.headers)
-        flagged = response.headers.get("x-query-attack") == "suspected"
+        flagged = response.headers.get("x-query-attack") == "suspected"  # a block-mode 429 carries it too
         if response.status_code == 429:
-            return [Answer(None, None, True)] * len(images)
+            return [Answer(None, None, flagged)] * len(images)
         response.raise_for_status()
         return [Answer(item["label"], _scores(item), flagged) for item in response.json()]
 
