@@ -4,7 +4,8 @@ A tiny package that depends on torch alone, shared by ``training/`` (adversarial
 and ``service/`` (``POST /attack``), so that both run the same attack code.  Pixels are in [0, 1]
 at every interface.  ``eps`` may be a float or a tensor of one value per image (used to build
 mixed-epsilon training sets in one pass).  ``EOTPGD`` and ``BPDA`` are the adaptive attacks on a
-randomized purifier; ``Square`` is score-based black-box; ``FGSMRS`` drives fast adversarial training.
+randomized purifier; ``Square`` is score-based black-box; ``FGSMRS`` drives fast adversarial training,
+``TRADES`` the inner maximization of TRADES training.
 """
 
 import inspect
@@ -16,6 +17,7 @@ from .fgsm import FGSM
 from .fgsm_rs import FGSMRS
 from .pgd import PGD
 from .square import Square
+from .trades import TRADES
 
 ATTACKS = {"fgsm": FGSM, "pgd": PGD}
 
@@ -32,5 +34,5 @@ def build(name: str, model, **params) -> Attack:
     return ATTACKS[name](model, **{key: value for key, value in params.items() if value is not None and key in accepted})
 
 
-__all__ = ["ATTACKS", "BPDA", "EOTPGD", "FGSM", "FGSMRS", "PGD", "Attack", "Square", "StraightThrough", "build",
-           "defaults"]
+__all__ = ["ATTACKS", "BPDA", "EOTPGD", "FGSM", "FGSMRS", "PGD", "Attack", "Square", "StraightThrough", "TRADES",
+           "build", "defaults"]

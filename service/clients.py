@@ -34,6 +34,10 @@ class BoundedTable(Generic[State]):
             self._states.move_to_end(client)
         return state
 
+    def peek(self, client: str) -> State | None:
+        """The client's state if it is remembered, without creating it or marking it as seen."""
+        return self._states.get(client)
+
     def put(self, client: str, state: State) -> None:
         """Replace a remembered client's state."""
         self._states[client] = state

@@ -5,7 +5,7 @@ import hmac
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, Header, Query, Request, Response
+from fastapi import BackgroundTasks, Depends, Header, Query, Request, Response
 
 from service.artifacts import NAME
 from service.config import Dataset, key_id
@@ -96,7 +96,7 @@ async def get_images(request: Request, served: ServedDep) -> Images:
 
 @dataclass(frozen=True)
 class Queries:
-    """Admitted images, who sent them, and whether the detector has flagged that client."""
+    """Images within the client's budget, who sent them, and whether the detector has flagged that client."""
 
     images: Images
     client: Client
@@ -104,11 +104,21 @@ class Queries:
 
 
 async def get_queries(
-    request: Request, response: Response, client: ClientDep, images: Annotated[Images, Depends(get_images)]
+    request: Request,
+    response: Response,
+    background: BackgroundTasks,
+    client: ClientDep,
+    images: Annotated[Images, Depends(get_images)],
 ) -> Queries:
-    """The images, once the client's budget and the detector let them through; a flagged client's answer
-    carries ``X-Query-Attack: suspected``."""
-    flagged = runtime_of(request).guard.admit(client, images.tensors)
+    """The images, once they fit the client's budget. The detector sees them before the model runs in ``block``
+    mode and for a client already flagged; otherwise (``flag`` mode) just after the answer is sent, so it adds
+    no latency, and a client tipped over by this query is flagged from its next answer on."""
+    guard = runtime_of(request).guard
+    guard.charge(client, len(images.tensors))
+    if guard.screen_later(client):
+        background.add_task(guard.screen, client, images.tensors)
+        return Queries(images, client, False)
+    flagged = guard.screen(client, images.tensors)
     if flagged:
         response.headers.update(FLAG_HEADER)
     return Queries(images, client, flagged)

@@ -1,4 +1,4 @@
-"""Before any model runs: the client's query budget and the query-attack detector (``query_defense``)."""
+"""Per client: the query budget, spent before any model runs, and the query-attack detector (``query_defense``)."""
 
 from dataclasses import dataclass
 
@@ -45,18 +45,27 @@ class Guard:
             )
         )
 
-    def admit(self, client: Client, images: list[torch.Tensor]) -> bool:
-        """Spend the client's budget and record its queries; True when it is flagged (``flag`` mode). Raises
-        ``RateLimited`` over budget and ``QueryAttackSuspected`` for a flagged client in ``block`` mode."""
-        if self.budgets is not None:
-            wait, left = self.budgets.take(client.id, len(images))
-            CLIENT_BUDGET.labels(client.id).set(left)
-            self.tracked["budgets"].set(len(self.budgets.table))
-            if wait:
-                raise RateLimited(
-                    f"over the query budget of {self.budgets.rate:g} images/s (burst {self.budgets.burst})",
-                    headers={"Retry-After": retry_after(wait)},
-                )
+    def charge(self, client: Client, images: int) -> None:
+        """Spend ``images`` of the client's budget; raises ``RateLimited`` when it is over."""
+        if self.budgets is None:
+            return
+        wait, left = self.budgets.take(client.id, images)
+        CLIENT_BUDGET.labels(client.id).set(left)
+        self.tracked["budgets"].set(len(self.budgets.table))
+        if wait:
+            raise RateLimited(
+                f"over the query budget of {self.budgets.rate:g} images/s (burst {self.budgets.burst})",
+                headers={"Retry-After": retry_after(wait)},
+            )
+
+    def screen_later(self, client: Client) -> bool:
+        """May this client's new queries be screened after the answer? In ``flag`` mode, unless it is flagged
+        already (then its answer must carry the header); never in ``block`` mode, which must decide first."""
+        return self.mode == "flag" and not self.detector.flagged(client.id)
+
+    def screen(self, client: Client, images: list[torch.Tensor]) -> bool:
+        """Record the client's queries with the detector; True when it is flagged (``flag`` mode). Raises
+        ``QueryAttackSuspected`` for a flagged client in ``block`` mode."""
         if self.detector is None:
             return False
         verdict = self.detector.observe(client.id, fingerprints(torch.stack(images)))

@@ -94,6 +94,11 @@ class QueryDetector:
     def __post_init__(self) -> None:
         self.table = BoundedTable(self.capacity, lambda: History.empty(self.history, GRID * GRID))
 
+    def flagged(self, client: str) -> bool:
+        """Was ``client`` flagged at its last query? (Neither creates nor refreshes its history.)"""
+        state = self.table.peek(client)
+        return state is not None and state.flagged
+
     def observe(self, client: str, prints: Fingerprints) -> Verdict:
         """Record the client's new queries (one fingerprint per image, in order); is it flagged now?"""
         size, now = prints.cells.shape[1], self.clock()

@@ -20,7 +20,7 @@ COMMANDS = {
     "train-purifier": ("training.train_purifier", "train a purifier (autoencoder) on cached adversarial sets"),
     "select-purifier": ("training.select_purifier", "ablation over latent size and noise; picks autoencoder.ckpt"),
     "train-adversarial": ("training.robustness.train_adversarial",
-                          "train a VGG-16 on FGSM-RS (adversarial training) or purified inputs (fine-tuning)"),
+                          "train a VGG-16 adversarially (FGSM-RS, PGD, TRADES) or on purified inputs (fine-tuning)"),
     "robustness": ("training.robustness.study", "adaptive (EOT, BPDA), transfer and black-box attacks; docs/robustness.md"),
     "export": ("training.export", "freeze to TorchScript under artifacts/<dataset>/ and write manifest.json"),
     "evaluate": ("training.evaluate", "measure the artifacts: the paper's table, sweeps, latency; write docs"),

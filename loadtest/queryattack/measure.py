@@ -155,12 +155,17 @@ def guard_cost_us(dataset: str, repeats: int = 2000) -> dict[str, float]:
     for label, settings in (("detector", Settings(query_defense="flag")),
                             ("detector+budget", Settings(query_defense="flag", client_rate=1e9))):
         guard, client = Guard(settings), Client("addr:bench", "full")
+
+        def admit(image: torch.Tensor) -> None:
+            guard.charge(client, 1)
+            guard.screen(client, [image])
+
         for tensor in tensors[:64]:
-            guard.admit(client, [tensor])
+            admit(tensor)
         times = []
         for i in range(repeats):
             started = time.perf_counter_ns()
-            guard.admit(client, [tensors[i % len(tensors)]])
+            admit(tensors[i % len(tensors)])
             times.append((time.perf_counter_ns() - started) / 1000)
         out[label] = round(statistics.median(times), 1)
     return out

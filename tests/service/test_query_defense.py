@@ -89,14 +89,15 @@ def test_old_queries_leave_the_window() -> None:
 def test_guard_blocks_a_flagged_client_and_rate_limits_with_retry_after() -> None:
     guard = Guard(Settings(query_defense="block", query_threshold=3, client_rate=1, client_burst=100))
     client = Client("key:attacker", "label")
+    assert not guard.screen_later(client)  # block mode decides before the model runs
     with pytest.raises(QueryAttackSuspected) as blocked:
         for probe in probes(10):
-            guard.admit(client, [probe])
-    assert blocked.value.headers["X-Query-Attack"] == "suspected"
+            guard.screen(client, [probe])
+    assert blocked.value.headers["X-Query-Attack"] == "suspected" and guard.detector.flagged(client.id)
     budget = Guard(Settings(query_defense="off", client_rate=1, client_burst=2))
-    budget.admit(client, list(images(2)))
+    budget.charge(client, 2)
     with pytest.raises(RateLimited) as refused:
-        budget.admit(client, list(images(1)))
+        budget.charge(client, 1)
     assert refused.value.headers["Retry-After"] == "1"
 
 
@@ -116,9 +117,9 @@ def test_memory_stays_bounded_under_100000_one_off_clients() -> None:
 
 
 def test_budget_series_in_metrics_stay_as_bounded_as_the_table() -> None:
-    guard, image = Guard(Settings(query_defense="off", client_rate=10, max_clients=50)), [images(1)[0]]
+    guard = Guard(Settings(query_defense="off", client_rate=10, max_clients=50))
     for i in range(500):
-        guard.admit(Client(f"addr:series-{i}", "label"), image)
+        guard.charge(Client(f"addr:series-{i}", "label"), 1)
     exported = {s.labels["client"] for s in CLIENT_BUDGET.collect()[0].samples}
     assert len({c for c in exported if c.startswith("addr:series-")}) == 50
 

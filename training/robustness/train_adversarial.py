@@ -6,9 +6,12 @@ Recipes (``inputs``):
   from a random start, step ``alpha_ratio * eps`` (Wong: 1.25).
 - ``pgd``: PGD adversarial training (Madry et al., 2018): ``steps`` steps of ``2.5 eps / steps`` from a
   random start.
+- ``trades``: TRADES (Zhang et al., 2019): cross-entropy on the clean batch plus ``beta`` times the KL
+  divergence of the prediction on ``steps`` steps of KL-ascent from the clean one; a lower ``beta`` keeps
+  more clean accuracy.
 - ``purified``: fine-tune on images passed through ``purifier`` (fresh latent noise per batch).
 
-With ``purifier`` set, ``fgsm-rs`` and ``pgd`` attack *through* that purifier (the frozen TorchScript
+With ``purifier`` set, the adversarial recipes attack *through* that purifier (the frozen TorchScript
 artifact; gradients averaged over ``eot`` draws of its latent noise, EOT) and train the classifier on the
 purified adversarial images: the classifier learns what an adaptive attacker sends to the pipeline.
 
@@ -30,7 +33,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.utils.data import DataLoader
 
-from advattacks import EOTPGD, FGSMRS
+from advattacks import EOTPGD, FGSMRS, TRADES
 from .. import data
 from ..artifacts import sha256
 from ..jit import load
@@ -44,10 +47,11 @@ TRAIN_EPS = {"mnist": 0.3, "fashion-mnist": 0.1}  # the usual l-inf budgets of e
 
 @dataclass(frozen=True)
 class Config(Common):
-    inputs: str = "fgsm-rs"  # fgsm-rs, pgd or purified
+    inputs: str = "fgsm-rs"  # fgsm-rs, pgd, trades or purified
     eps: float | None = None  # None: TRAIN_EPS of the dataset
     alpha_ratio: float = 1.25  # FGSM-RS step as a multiple of eps (Wong: 1.25)
     steps: int = 10  # PGD steps (step 2.5 eps / steps)
+    beta: float = 1.0  # TRADES weight of the robustness (KL) term
     eps_ramp: float = 0.0  # fraction of the training steps over which eps grows linearly from 0
     purifier: str | None = None  # TorchScript purifier in artifacts/<dataset>/ to train through (or on)
     eot: int = 1  # purifier noise draws per attack gradient
@@ -66,11 +70,12 @@ class Config(Common):
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--inputs", choices=("fgsm-rs", "pgd", "purified"), default=Config.inputs)
+    p.add_argument("--inputs", choices=("fgsm-rs", "pgd", "trades", "purified"), default=Config.inputs)
     p.add_argument("--eps", type=float, default=Config.eps, help="training eps (default: 0.3 MNIST, 0.1 Fashion)")
     p.add_argument("--alpha-ratio", type=float, default=Config.alpha_ratio,
                    help="FGSM-RS step as a multiple of eps (Wong: 1.25)")
     p.add_argument("--steps", type=int, default=Config.steps, help="PGD steps of 2.5 eps / steps")
+    p.add_argument("--beta", type=float, default=Config.beta, help="TRADES weight of the KL term")
     p.add_argument("--eps-ramp", type=float, default=Config.eps_ramp,
                    help="fraction of the training steps over which eps grows linearly from 0 (0: none)")
     p.add_argument("--purifier", default=Config.purifier,
@@ -108,9 +113,23 @@ class Recipe:
     transform: Callable[[Tensor, Tensor], Tensor]
     validate: Callable[[], float]
     describe: dict
+    loss: Callable[[Tensor, Tensor], Tensor] = F.cross_entropy
+
+
+def trades_loss(beta: float) -> Callable[[Tensor, Tensor], Tensor]:
+    """TRADES on logits of ``[clean; adversarial]``: CE(clean) + beta * KL(clean || adversarial)."""
+
+    def loss(logits: Tensor, labels: Tensor) -> Tensor:
+        clean, adv = logits.chunk(2)
+        kl = F.kl_div(F.log_softmax(adv, dim=1), F.softmax(clean, dim=1), reduction="batchmean")
+        return F.cross_entropy(clean, labels) + beta * kl
+
+    return loss
 
 
 def _attack(config: Config, target: nn.Module, eps: float):
+    if config.inputs == "trades":
+        return TRADES(target, eps=eps, steps=config.steps)
     if config.inputs == "fgsm-rs":
         if config.purifier is None:
             return FGSMRS(target, eps=eps, alpha=config.alpha_ratio * eps)
@@ -132,7 +151,7 @@ def adversarial(config: Config, model: nn.Module, purifier: nn.Module | None, va
         e = eps * min(1.0, done[0] / ramp_steps) if ramp_steps else eps
         adv = _attack(config, target, e)(images, labels)
         with torch.no_grad():
-            return seen(adv)
+            return torch.cat([seen(images), seen(adv)]) if config.inputs == "trades" else seen(adv)
 
     def validate() -> float:  # PGD-10 at the training eps, through the purifier (one draw per step) if any
         val_x, val_y = (t.to(device) for t in val)
@@ -142,9 +161,14 @@ def adversarial(config: Config, model: nn.Module, purifier: nn.Module | None, va
 
     describe = {"attack": config.inputs.upper(), "eps": eps, "eps_ramp": config.eps_ramp,
                 "selection": "val PGD-10 accuracy" + (" through the purifier" if purifier is not None else "")}
-    describe |= {"alpha": f"{config.alpha_ratio} * eps"} if config.inputs == "fgsm-rs" else {
-        "steps": config.steps, "alpha": "2.5 * eps / steps", "random_start": True}
-    return Recipe(transform, validate, describe)
+    if config.inputs == "fgsm-rs":
+        describe["alpha"] = f"{config.alpha_ratio} * eps"
+    else:
+        describe |= {"steps": config.steps, "alpha": "2.5 * eps / steps", "random_start": True}
+    if config.inputs != "trades":
+        return Recipe(transform, validate, describe)
+    describe |= {"beta": config.beta, "loss": "CE(clean) + beta * KL(clean || adversarial)"}
+    return Recipe(transform, validate, describe, trades_loss(config.beta))
 
 
 def on_purified(model: nn.Module, purifier: nn.Module, val, device) -> Recipe:
@@ -205,7 +229,7 @@ def run(config: Config) -> None:
     train_config = {k: str(v) if k in ("root", "workdir", "artifacts") else v for k, v in train_config.items()}
     with timed(config.run_dir, f"train-{config.out.removesuffix('.ckpt')}"):
         for epoch in range(start_epoch, config.epochs):
-            train_epoch(model, Transformed(loader, recipe.transform, device), F.cross_entropy, opt, device,
+            train_epoch(model, Transformed(loader, recipe.transform, device), recipe.loss, opt, device,
                         dry_run=config.dry_run, sched=sched, desc=f"{config.inputs} {config.dataset} epoch {epoch + 1}")
             metric = recipe.validate()
             log.info("epoch %d: %s %.4f", epoch + 1, recipe.describe["selection"], metric)
