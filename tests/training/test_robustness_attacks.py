@@ -5,8 +5,13 @@ import pytest
 import torch
 from torch import nn
 
-from advattacks import BPDA, EOTPGD, FGSMRS, PGD, Square, StraightThrough
+from advattacks import BPDA, EOTPGD, FGSMRS, PGD, TRADES, Square, StraightThrough
 from training.models import AutoencoderConfig, ConvAutoencoder
+from training.robustness import train_adversarial
+from training.robustness.train_adversarial import trades_loss
+from training.runs import load_checkpoint
+
+from .conftest import DATA_ROOT
 
 
 @pytest.fixture
@@ -77,10 +82,11 @@ def _attacks(model, purifier, classifier, eps):
         "bpda": BPDA(purifier, classifier, eps=eps, steps=5, eot_samples=2, restarts=2, stop_when_fooled=False),
         "square": Square(model, eps=eps, n_queries=30),
         "fgsm-rs": FGSMRS(model, eps=eps),
+        "trades": TRADES(classifier, eps=eps, steps=3),
     }
 
 
-@pytest.mark.parametrize("name", ["eot-pgd", "eot-fgsm", "bpda", "square", "fgsm-rs"])
+@pytest.mark.parametrize("name", ["eot-pgd", "eot-fgsm", "bpda", "square", "fgsm-rs", "trades"])
 @pytest.mark.parametrize("eps", [0.1, 0.3, "per-image"])
 def test_every_attack_stays_in_its_eps_ball_and_in_the_image_range(tiny_net, purifier, batch, name, eps):
     x, y = batch
@@ -114,3 +120,25 @@ def test_eot_pgd_with_one_draw_on_a_deterministic_model_is_pgd_with_restarts_onl
     with torch.no_grad():
         fooled = tiny_net(adv).argmax(1) != y
     assert fooled.float().mean() >= (tiny_net(single).argmax(1) != y).float().mean() - 1e-9
+
+
+def test_trades_moves_the_prediction_away_from_the_clean_one_and_its_loss_weighs_that_by_beta(tiny_net, batch):
+    x, y = batch
+    adv = TRADES(tiny_net, eps=0.3, steps=5)(x, y)
+    with torch.no_grad():
+        clean, moved = tiny_net(x), tiny_net(adv)
+    kl = torch.nn.functional.kl_div(moved.log_softmax(1), clean.softmax(1), reduction="batchmean")
+    assert kl > 1e-3
+    loss = trades_loss(beta=2.0)
+    base = torch.nn.functional.cross_entropy(clean, y)
+    assert torch.allclose(loss(torch.cat([clean, clean]), y), base)  # no KL term when nothing moved
+    assert torch.allclose(loss(torch.cat([clean, moved]), y), base + 2.0 * kl)
+
+
+def test_a_trades_run_trains_on_clean_and_adversarial_halves_and_records_its_recipe(tmp_path):
+    config = train_adversarial.Config(dataset="mnist", root=DATA_ROOT, workdir=tmp_path, inputs="trades", beta=3.0,
+                                      steps=2, epochs=1, limit=200, val_n=16, dry_run=True, out="trades.ckpt")
+    train_adversarial.run(config)
+    _, ckpt = load_checkpoint(config.run_dir / "trades.ckpt", "cpu")
+    assert ckpt["complete"] and ckpt["train_config"]["beta"] == 3.0 and ckpt["train_config"]["attack"] == "TRADES"
+    assert ckpt["train_config"]["loss"] == "CE(clean) + beta * KL(clean || adversarial)"
