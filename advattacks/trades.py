@@ -34,11 +34,11 @@ class TRADES(Attack):
         eps = self.eps_for(images)
         alpha = 2.5 * eps / self.steps if self.alpha is None else self.alpha
         with torch.no_grad():
-            clean = F.softmax(self.model(images), dim=1)
+            clean = F.log_softmax(self.model(images), dim=1)
         adv = self.project(images + 0.001 * torch.randn_like(images), images, eps)
         for _ in range(self.steps):
             x = adv.detach().requires_grad_(True)
-            loss = F.kl_div(F.log_softmax(self.model(x), dim=1), clean, reduction="sum")
+            loss = F.kl_div(F.log_softmax(self.model(x), dim=1), clean, reduction="sum", log_target=True)
             (grad,) = torch.autograd.grad(loss, x)
             adv = self.project(adv + alpha * grad.sign(), images, eps)
         return adv

@@ -135,6 +135,12 @@ def test_trades_moves_the_prediction_away_from_the_clean_one_and_its_loss_weighs
     assert torch.allclose(loss(torch.cat([clean, moved]), y), base + 2.0 * kl)
 
 
+
+def test_the_trades_loss_has_finite_gradients_when_a_clean_probability_underflows_to_zero():
+    clean = torch.tensor([[200.0, -200.0, 0.0]], requires_grad=True)  # softmax gives exactly 0 for class 1
+    trades_loss(beta=1.0)(torch.cat([clean, clean * 0.5]), torch.tensor([0])).backward()
+    assert torch.isfinite(clean.grad).all()
+
 def test_a_trades_run_trains_on_clean_and_adversarial_halves_and_records_its_recipe(tmp_path):
     config = train_adversarial.Config(dataset="mnist", root=DATA_ROOT, workdir=tmp_path, inputs="trades", beta=3.0,
                                       steps=2, epochs=1, limit=200, val_n=16, dry_run=True, out="trades.ckpt")

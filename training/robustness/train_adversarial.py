@@ -121,7 +121,9 @@ def trades_loss(beta: float) -> Callable[[Tensor, Tensor], Tensor]:
 
     def loss(logits: Tensor, labels: Tensor) -> Tensor:
         clean, adv = logits.chunk(2)
-        kl = F.kl_div(F.log_softmax(adv, dim=1), F.softmax(clean, dim=1), reduction="batchmean")
+        # log-probabilities on both sides: a probability that underflows to 0 would make the gradient
+        # through the clean side log(0) * 0 = NaN
+        kl = F.kl_div(F.log_softmax(adv, dim=1), F.log_softmax(clean, dim=1), reduction="batchmean", log_target=True)
         return F.cross_entropy(clean, labels) + beta * kl
 
     return loss
