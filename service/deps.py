@@ -116,7 +116,7 @@ async def get_queries(
     guard = runtime_of(request).guard
     guard.charge(client, len(images.tensors))
     if guard.screen_later(client):
-        background.add_task(guard.screen, client, images.tensors)
+        background.add_task(guard.screen_after_answer, client, images.tensors)
         return Queries(images, client, False)
     flagged = guard.screen(client, images.tensors)
     if flagged:

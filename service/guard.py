@@ -63,12 +63,17 @@ class Guard:
         already (then its answer must carry the header); never in ``block`` mode, which must decide first."""
         return self.mode == "flag" and not self.detector.flagged(client.id)
 
+    async def screen_after_answer(self, client: Client, images: list[torch.Tensor]) -> None:
+        """``screen`` as a response's background task. A coroutine, so that it runs on the event loop like every
+        other detector call: Starlette would run a plain function on its thread pool, beside the model threads."""
+        self.screen(client, images)
+
     def screen(self, client: Client, images: list[torch.Tensor]) -> bool:
         """Record the client's queries with the detector; True when it is flagged (``flag`` mode). Raises
         ``QueryAttackSuspected`` for a flagged client in ``block`` mode."""
         if self.detector is None:
             return False
-        verdict = self.detector.observe(client.id, fingerprints(torch.stack(images)))
+        verdict = self.detector.observe(client.id, fingerprints(images))
         self.tracked["query_detector"].set(len(self.detector.table))
         if not verdict.flagged:
             return False

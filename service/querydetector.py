@@ -16,7 +16,7 @@ make, and the distance test costs one vectorised pass over at most ``history`` Ã
 """
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -44,10 +44,11 @@ def pooling(size: int, grid: int) -> np.ndarray:
     return matrix
 
 
-def fingerprints(images: torch.Tensor, grid: int = GRID) -> Fingerprints:
-    """``(n, C, H, W)`` images in [0, 1] to their fingerprints. Cell means are two small matrix products:
-    on tensors this small, NumPy's per-call cost is a fraction of torch's."""
-    levels = np.rint(images.detach().float().cpu().numpy() * 255)  # the 8-bit values, as float32
+def fingerprints(images: Sequence[torch.Tensor], grid: int = GRID) -> Fingerprints:
+    """``(C, H, W)`` CPU images in [0, 1] (a list, or an ``(n, C, H, W)`` batch) to their fingerprints. NumPy
+    all the way: on arrays this small, each torch call (even ``torch.stack``) costs more than the arithmetic.
+    Cell means are two small matrix products."""
+    levels = np.rint(np.stack([image.numpy() for image in images]) * 255)  # the 8-bit values, as float32
     n, _, height, width = levels.shape
     cells = np.rint(pooling(height, grid) @ levels @ pooling(width, grid).T).astype(np.uint8).reshape(n, -1)
     pixels = levels.astype(np.uint8).reshape(n, -1)

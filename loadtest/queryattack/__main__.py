@@ -69,15 +69,18 @@ def benign(args: argparse.Namespace, dataset: str) -> list[dict]:
 def costs(args: argparse.Namespace, dataset: str) -> dict:
     images, _ = measure.load_testset(dataset, 500, offset=5000)
     settings = {"datasets": f'["{dataset}"]', "default_dataset": dataset}
+    # a second "off" server is the control: its gap to the first is this machine's noise in the same run
     with serve(args.work / "off.log", query_defense="off", **settings) as off, \
+            serve(args.work / "control.log", query_defense="off", **settings) as control, \
             serve(args.work / "flag.log", query_defense="flag", **settings) as flag:
-        urls = {"off": off.url, "flag": flag.url}
+        urls = {"off": off.url, "control": control.url, "flag": flag.url}
         result = {
             "guard_us_per_image": measure.guard_cost_us(dataset),
             "p50_ms_c1": overhead.latency_c1(urls, dataset, images, rounds=2000),
             "c32": overhead.throughput_c32(urls, dataset, images, seconds=5.0, turns=3),
         }
     result["added_p50_ms_c1"] = round(result["p50_ms_c1"]["flag"] - result["p50_ms_c1"]["off"], 3)
+    result["control_p50_ms_c1"] = round(result["p50_ms_c1"]["control"] - result["p50_ms_c1"]["off"], 3)
     print(json.dumps(result), flush=True)
     return result
 

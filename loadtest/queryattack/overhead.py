@@ -1,5 +1,6 @@
-"""What the detector costs, side by side in one run: a server with ``query_defense=off`` and one with ``flag``,
-answering the same distinct test images alternately (c=1), then in turns under 32 concurrent clients."""
+"""What the detector costs, side by side in one run: servers with ``query_defense=off`` and ``flag`` (and a second
+``off``, the control), answering the same distinct test images alternately (c=1), then in turns under 32
+concurrent clients."""
 
 import statistics
 import time
@@ -53,4 +54,5 @@ def throughput_c32(urls: dict[str, str], dataset: str, images: np.ndarray, secon
                 done = sum(pool.map(lambda k: client(url, 37 * k, deadline), range(32)))
                 rates[name].append(done / seconds)
     medians = {name: round(statistics.median(values), 1) for name, values in rates.items()}
-    return {"requests_per_s": medians, "turns": rates, "ratio_flag_over_off": round(medians["flag"] / medians["off"], 3)}
+    ratios = {f"ratio_{name}_over_off": round(medians[name] / medians["off"], 3) for name in medians if name != "off"}
+    return {"requests_per_s": medians, "turns": rates, **ratios}
