@@ -110,12 +110,12 @@ async def get_queries(
     client: ClientDep,
     images: Annotated[Images, Depends(get_images)],
 ) -> Queries:
-    """The images, once they fit the client's budget. The detector sees them before the model runs in ``block``
-    mode and for a client already flagged; otherwise (``flag`` mode) just after the answer is sent, so it adds
-    no latency, and a client tipped over by this query is flagged from its next answer on."""
+    """The images, once they fit the client's budget. The detector sees them before the model runs, except a
+    single image from a client not yet flagged in ``flag`` mode: it sees that one just after the answer is
+    sent, so it adds no latency (``Guard.screen_later``)."""
     guard = runtime_of(request).guard
     guard.charge(client, len(images.tensors))
-    if guard.screen_later(client):
+    if guard.screen_later(client, len(images.tensors)):
         background.add_task(guard.screen_after_answer, client, images.tensors)
         return Queries(images, client, False)
     flagged = guard.screen(client, images.tensors)

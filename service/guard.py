@@ -58,10 +58,12 @@ class Guard:
                 headers={"Retry-After": retry_after(wait)},
             )
 
-    def screen_later(self, client: Client) -> bool:
-        """May this client's new queries be screened after the answer? In ``flag`` mode, unless it is flagged
-        already (then its answer must carry the header); never in ``block`` mode, which must decide first."""
-        return self.mode == "flag" and not self.detector.flagged(client.id)
+    def screen_later(self, client: Client, images: int) -> bool:
+        """May this query be screened after its answer? Only a single image, in ``flag`` mode, from a client not
+        flagged already (whose answer must carry the header): its answer then goes out without the detector's
+        cost, and a client it tips over is flagged from the next answer on. A batch is screened first, so the
+        header is never a whole batch late; so is every query in ``block`` mode, which must decide first."""
+        return self.mode == "flag" and images == 1 and not self.detector.flagged(client.id)
 
     async def screen_after_answer(self, client: Client, images: list[torch.Tensor]) -> None:
         """``screen`` as a response's background task. A coroutine, so that it runs on the event loop like every

@@ -89,7 +89,11 @@ def test_old_queries_leave_the_window() -> None:
 def test_guard_blocks_a_flagged_client_and_rate_limits_with_retry_after() -> None:
     guard = Guard(Settings(query_defense="block", query_threshold=3, client_rate=1, client_burst=100))
     client = Client("key:attacker", "label")
-    assert not guard.screen_later(client)  # block mode decides before the model runs
+    assert not guard.screen_later(client, 1)  # block mode decides before the model runs
+    flag = Guard(Settings(query_defense="flag", query_threshold=3))
+    assert flag.screen_later(client, 1) and not flag.screen_later(client, 2)  # a batch is screened first
+    assert flag.screen(client, list(probes(10)))
+    assert not flag.screen_later(client, 1)  # a flagged client's answers carry the header: screened first
     with pytest.raises(QueryAttackSuspected) as blocked:
         for probe in probes(10):
             guard.screen(client, [probe])
