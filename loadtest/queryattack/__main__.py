@@ -22,6 +22,9 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--benign-clients", type=int, default=50, help="clients per benign scenario")
     parser.add_argument("--per-client", type=int, default=100, help="requests per benign client")
     parser.add_argument("--skip", action="append", default=[], choices=("attacks", "benign", "overhead"))
+    parser.add_argument("--only", action="append", default=[], metavar="ATTACK/DETAIL/MODE",
+                        help="repeatable: re-run only these attack configurations (e.g. hopskipjump/label/flag) "
+                             "and keep the other stored ones")
     parser.add_argument("--out", type=Path, default=REPO_ROOT / "docs" / "security-queries.json")
     parser.add_argument("--doc", type=Path, default=report.DOC, help="the page whose measured block is rewritten")
     parser.add_argument("--work", type=Path, default=REPO_ROOT / "runs" / "queryattack")
@@ -34,10 +37,15 @@ CONFIGS = {  # detector mode -> (attack, response detail) runs, each run its own
 }
 
 
-def attacks(args: argparse.Namespace, dataset: str) -> dict:
+def attacks(args: argparse.Namespace, dataset: str, stored: dict | None = None) -> dict:
+    """Every configuration of ``CONFIGS`` (or only ``args.only``, the rest kept from ``stored``), in that order."""
     images, labels = measure.load_testset(dataset, args.n)
-    summaries, runs = [], {}
+    runs = dict(stored["runs"]) if stored and args.only else {}
+    summaries = {f"{s['attack']}/{s['detail']}/{s['defense']}": s for s in stored["summaries"]} if runs else {}
     for defense, configs in CONFIGS.items():
+        configs = [(a, d) for a, d in configs if not args.only or f"{a}/{d}/{defense}" in args.only]
+        if not configs:
+            continue
         groups = {(attack, detail): measure.keys(f"{attack}-{detail}-{defense}", args.n) for attack, detail in configs}
         key_detail = {key: detail for (_, detail), group in groups.items() for key in group}
         log = args.work / f"{dataset}-{defense}.log"
@@ -47,9 +55,10 @@ def attacks(args: argparse.Namespace, dataset: str) -> dict:
                     running.url, dataset, attack, keys, images, labels, args.budget, args.threads, detail, defense
                 )
                 print(json.dumps(asdict(summary)), flush=True)
-                summaries.append(asdict(summary))
+                summaries[f"{attack}/{detail}/{defense}"] = asdict(summary)
                 runs[f"{attack}/{detail}/{defense}"] = detail_runs
-    return {"summaries": summaries, "runs": runs}
+    order = [f"{a}/{d}/{m}" for m, configs in CONFIGS.items() for a, d in configs]
+    return {"summaries": [summaries[k] for k in order if k in summaries], "runs": {k: runs[k] for k in order if k in runs}}
 
 
 def benign(args: argparse.Namespace, dataset: str) -> list[dict]:
@@ -95,7 +104,7 @@ def main(argv: list[str] | None = None) -> None:
                            "measured": time.strftime("%Y-%m-%d")}
         for name, step in (("attacks", attacks), ("benign", benign), ("overhead", costs)):
             if name not in args.skip:
-                entry[name] = step(args, dataset)
+                entry[name] = attacks(args, dataset, entry.get("attacks")) if name == "attacks" else step(args, dataset)
                 args.out.write_text(json.dumps(results, indent=1) + "\n")
     report.write(results, args.doc)
 
