@@ -1,6 +1,7 @@
 """The query-attack defences over real HTTP: response detail per key, per-client budgets, and the stateful
 detector against a real attack client (Square, through the public API only) and benign sequences."""
 
+import base64
 import json
 import re
 import time
@@ -162,3 +163,29 @@ def test_budget_answers_429_with_retry_after_then_recovers(guarded_tiny_server: 
     metrics = httpx.get(f"{guarded_tiny_server}/metrics").text
     assert f'purifier_client_budget_images{{client="key:{key_id("budget-key")}"}}' in metrics
     assert 'purifier_rejections_total{reason="rate_limited"}' in metrics
+
+
+@pytest.fixture(scope="module")
+def flagging_tiny_server(tmp_path_factory: pytest.TempPathFactory, tiny_artifacts: Path) -> Iterator[str]:
+    """Tiny models, detector in ``flag`` mode (two near-duplicates flag)."""
+    with serve(
+        tmp_path_factory.mktemp("flagging") / "server.log",
+        artifacts_dir=str(tiny_artifacts),
+        api_keys='["single-key", "batch-key"]',
+        query_defense="flag",
+        query_threshold="2",
+    ) as url:
+        yield url
+
+
+def test_flag_mode_marks_single_images_from_the_next_answer_and_a_batch_in_its_own(flagging_tiny_server: str) -> None:
+    probes = near_duplicates(5)
+    with httpx.Client(base_url=flagging_tiny_server, headers=headers("single-key")) as http:
+        flags = ["x-query-attack" in http.post("/classify", content=png).headers for png in probes]
+    # probe 4 tips the count (probes 3 and 4 are near-duplicates); screened after its answer, it is flagged from
+    # the next answer on
+    assert flags == [False, False, False, False, True]
+    batch = {"images": [base64.b64encode(png).decode() for png in near_duplicates(5, seed=1)]}
+    answer = httpx.post(f"{flagging_tiny_server}/classify", json=batch, headers={"x-api-key": "batch-key"})
+    assert answer.status_code == 200 and len(answer.json()) == 5
+    assert answer.headers["x-query-attack"] == "suspected"  # a batch is screened before its answer

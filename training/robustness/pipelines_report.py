@@ -58,7 +58,7 @@ def _recipes(pipelines: dict) -> list[str]:
         tc = p.get("training") or {}
         if not tc.get("attack"):
             continue
-        recipe = ", ".join(f"{k}={tc[k]}" for k in ("attack", "eps", "steps", "alpha", "eps_ramp", "epochs", "lr",
+        recipe = ", ".join(f"{k}={tc[k]}" for k in ("attack", "eps", "steps", "alpha", "beta", "eps_ramp", "epochs", "lr",
                                                      "batch_size", "width", "purifier") if tc.get(k) is not None)
         seconds = p.get("train_seconds")
         rows.append([name + (" (default)" if p.get("default") else ""), recipe, tc.get("selection", ""),
