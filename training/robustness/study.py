@@ -44,7 +44,7 @@ PGD_EPS = (0.1, 0.2, 0.3)
 OBLIVIOUS = ("none", "paper", "default", "vote")  # an oblivious attack targets the undefended classifier
 ADAPTIVE_TABLE = ("default", "vote", "paper")
 ADAPTIVE_BASELINES = ("finetuned", "adv-training")
-CHECKED = ("default", "finetuned")  # convergence in steps and BPDA: the shipped purifier and the trained candidate
+CHECKED = ("default", "finetuned")  # convergence in steps and BPDA: the default purifier and the trained candidate
 # where the default purifier keeps some accuracy under EOT-PGD, so that convergence is visible
 CONVERGENCE_EPS = {"mnist": 0.2, "fashion-mnist": 0.1}
 STEPS_GRID = (20, 50, 100, 200)
@@ -83,6 +83,7 @@ class Config(Common):
     report_only: bool = False  # only re-render docs/robustness.md from the JSON
     autoattack_n: int = 1000  # test images for AutoAttack and the served pipelines' suite
     defenses: tuple[str, ...] = ()  # only these defenses' cells (default: every defense the stage plans)
+    attacks: tuple[str, ...] = ()  # only these attacks' cells (default: every attack the stage plans)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -103,6 +104,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="test images for AutoAttack and the served pipelines' attack suite")
     p.add_argument("--defenses", nargs="+", default=list(Config.defenses),
                    help="only these defenses' cells (e.g. one served pipeline); default: all the stage plans")
+    p.add_argument("--attacks", nargs="+", default=list(Config.attacks),
+                   help="only these attacks' cells (e.g. transfer); default: all the stage plans")
 
 
 def train_missing(config: Config) -> None:
@@ -149,7 +152,8 @@ def plan(stage: str, defenses: dict[str, Defense], args: Config) -> list[tuple[s
         cells = autoattack_plan(defenses, args)
     else:
         cells = _attack_plan(stage, list(defenses), args)
-    return [(d, t, k) for d, t, k in cells if d in defenses and (not args.defenses or d in args.defenses)]
+    return [(d, t, k) for d, t, k in cells if d in defenses and (not args.defenses or d in args.defenses)
+            and (not args.attacks or t.attack in args.attacks)]
 
 
 def _attack_plan(stage: str, names: list[str], args: Config) -> list[tuple[str, Threat, int]]:

@@ -52,7 +52,7 @@ def candidates(cells: Cells) -> tuple[list[str], dict]:
 
 
 def _per_eps(cells: Cells) -> list[str]:
-    """Oblivious against adaptive accuracy of the shipped purifier at each eps, beside the baselines."""
+    """Oblivious against adaptive accuracy of the default purifier at each eps, beside the baselines."""
     out = []
     for e in cells.cfg["pgd_eps"]:
         obl, ada = cells.get("default", "pgd", e), cells.get("default", "eot-pgd", e)
@@ -60,7 +60,7 @@ def _per_eps(cells: Cells) -> list[str]:
         if not (obl and ada):
             out.append(f"- eps={e}: {PENDING}.")
             continue
-        text = (f"- eps={e}: the shipped purifier keeps {obl['accuracy']:.1%} against the paper's oblivious PGD "
+        text = (f"- eps={e}: the default purifier keeps {obl['accuracy']:.1%} against the paper's oblivious PGD "
                 f"but {ada['accuracy']:.1%} when the attacker differentiates through it (EOT-PGD)")
         if none:
             text += f"; the undefended classifier keeps {none['accuracy']:.1%}"
@@ -129,7 +129,7 @@ def _transfer_and_black_box(cells: Cells) -> list[str]:
                 text = "; ".join(f"{name}: {o['accuracy']:.1%}" for name, o in
                                  (("no defense", u), ("adversarial training", a)) if o)
                 return f" ({text})" if text else ""
-            out.append(f"- Against {what}, the shipped purifier keeps " + ", ".join(
+            out.append(f"- Against {what}, the default purifier keeps " + ", ".join(
                 f"{c['accuracy']:.1%} at eps={e}{others(u, a)}" for e, c, u, a in rows) + ".")
     return out
 
