@@ -114,15 +114,14 @@ def test_benign_sequences_are_not_flagged(keyed_server: str, mnist_images, name:
 @pytest.fixture(scope="module")
 def guarded_tiny_server(tmp_path_factory: pytest.TempPathFactory, tiny_artifacts: Path) -> Iterator[str]:
     """Tiny models, detector in ``block`` mode (two near-duplicates flag), a budget of 5 images then 2 per second."""
-    with serve(
-        tmp_path_factory.mktemp("guarded") / "server.log",
-        artifacts_dir=str(tiny_artifacts),
-        api_keys='["blocked-key", "budget-key"]',
-        query_defense="block",
-        query_threshold="2",
-        client_rate="2",
-        client_burst="5",
-    ) as url:
+    yield from tiny_server(tmp_path_factory, tiny_artifacts, ["blocked-key", "budget-key"], query_defense="block",
+                           client_rate="2", client_burst="5")
+
+
+def tiny_server(factory: pytest.TempPathFactory, artifacts: Path, keys: list[str], **settings: str) -> Iterator[str]:
+    """A server of the tiny models with these keys, on which two near-duplicates flag a client."""
+    with serve(factory.mktemp("tiny") / "server.log", artifacts_dir=str(artifacts), api_keys=json.dumps(keys),
+               query_threshold="2", **settings) as url:
         yield url
 
 
@@ -168,14 +167,7 @@ def test_budget_answers_429_with_retry_after_then_recovers(guarded_tiny_server: 
 @pytest.fixture(scope="module")
 def flagging_tiny_server(tmp_path_factory: pytest.TempPathFactory, tiny_artifacts: Path) -> Iterator[str]:
     """Tiny models, detector in ``flag`` mode (two near-duplicates flag)."""
-    with serve(
-        tmp_path_factory.mktemp("flagging") / "server.log",
-        artifacts_dir=str(tiny_artifacts),
-        api_keys='["single-key", "batch-key"]',
-        query_defense="flag",
-        query_threshold="2",
-    ) as url:
-        yield url
+    yield from tiny_server(tmp_path_factory, tiny_artifacts, ["single-key", "batch-key"], query_defense="flag")
 
 
 def test_flag_mode_marks_single_images_from_the_next_answer_and_a_batch_in_its_own(flagging_tiny_server: str) -> None:
