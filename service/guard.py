@@ -1,5 +1,6 @@
 """Per client: the query budget, spent before any model runs, and the query-attack detector (``query_defense``)."""
 
+import asyncio
 from dataclasses import dataclass
 
 import torch
@@ -8,7 +9,7 @@ from service.budgets import Budgets, retry_after
 from service.config import Detail, Settings
 from service.errors import QueryAttackSuspected, RateLimited
 from service.metrics import CLIENT_BUDGET, FLAGGED_CLIENTS, FLAGGED_QUERIES, TRACKED_CLIENTS, forget_client
-from service.querydetector import QueryDetector, fingerprints
+from service.querydetector import Fingerprints, QueryDetector, fingerprints
 
 FLAG_HEADER = {"X-Query-Attack": "suspected"}
 
@@ -26,6 +27,7 @@ class Guard:
 
     def __init__(self, settings: Settings) -> None:
         self.mode = settings.query_defense
+        self._queued: list[tuple[Client, list[torch.Tensor]]] = []  # screened after their answers, in one pass
         self.tracked = {table: TRACKED_CLIENTS.labels(table) for table in ("budgets", "query_detector")}
         self.budgets = (
             Budgets(settings.client_rate, settings.client_burst, settings.max_clients, on_evict=forget_client)
@@ -66,21 +68,38 @@ class Guard:
         return self.mode == "flag" and images == 1 and not self.detector.flagged(client.id)
 
     async def screen_after_answer(self, client: Client, images: list[torch.Tensor]) -> None:
-        """``screen`` as a response's background task. A coroutine, so that it runs on the event loop like every
-        other detector call: Starlette would run a plain function on its thread pool, beside the model threads."""
-        self.screen(client, images)
+        """Queue the images for the detector, as a response's background task; the queue is screened in one
+        pass on the next turn of the event loop, so a burst of answers costs one vectorised fingerprint. (A
+        coroutine, so that it runs on the loop: Starlette would run a plain function on its thread pool.)"""
+        self._queued.append((client, images))
+        if len(self._queued) == 1:
+            asyncio.get_running_loop().call_soon(self._screen_queued)
+
+    def _screen_queued(self) -> None:
+        queued, self._queued = self._queued, []
+        prints = fingerprints([image for _, images in queued for image in images])
+        start = 0
+        for client, images in queued:
+            self._record(client, prints.slice(start, start + len(images)))
+            start += len(images)
 
     def screen(self, client: Client, images: list[torch.Tensor]) -> bool:
-        """Record the client's queries with the detector; True when it is flagged (``flag`` mode). Raises
-        ``QueryAttackSuspected`` for a flagged client in ``block`` mode."""
+        """Record the client's queries with the detector (after any still queued, to keep their order); True
+        when it is flagged (``flag`` mode). Raises ``QueryAttackSuspected`` for a flagged client in ``block``
+        mode."""
         if self.detector is None:
             return False
-        verdict = self.detector.observe(client.id, fingerprints(images))
+        if self._queued:
+            self._screen_queued()
+        return self._record(client, fingerprints(images))
+
+    def _record(self, client: Client, prints: Fingerprints) -> bool:
+        verdict = self.detector.observe(client.id, prints)
         self.tracked["query_detector"].set(len(self.detector.table))
         if not verdict.flagged:
             return False
         FLAGGED_CLIENTS.inc(verdict.newly_flagged)
-        FLAGGED_QUERIES.inc(len(images))
+        FLAGGED_QUERIES.inc(len(prints.digests))
         if self.mode == "block":
             raise QueryAttackSuspected(
                 f"{verdict.near_duplicates} of this client's recent queries are near-duplicates of earlier ones",

@@ -33,6 +33,9 @@ class Fingerprints:
     cells: np.ndarray  # (n, C·grid²) uint8 cell means
     digests: np.ndarray  # (n,) int64 hashes of the 8-bit pixels, to tell retries from near-duplicates
 
+    def slice(self, start: int, stop: int) -> "Fingerprints":
+        return Fingerprints(self.cells[start:stop], self.digests[start:stop])
+
 
 @lru_cache(maxsize=8)
 def pooling(size: int, grid: int) -> np.ndarray:

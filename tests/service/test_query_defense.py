@@ -1,5 +1,6 @@
 """The query-defence data structures in process: budgets, the detector, response detail, bounded memory."""
 
+import asyncio
 import tracemalloc
 
 import numpy as np
@@ -104,6 +105,32 @@ def test_guard_blocks_a_flagged_client_and_rate_limits_with_retry_after() -> Non
         budget.charge(client, 1)
     assert refused.value.headers["Retry-After"] == "1"
 
+
+
+def test_answers_screened_after_the_fact_are_queued_and_recorded_in_order_in_one_pass() -> None:
+    guard, client, other = Guard(Settings(query_defense="flag", query_threshold=3)), Client("addr:a", "full"), \
+        Client("addr:b", "full")
+
+    async def burst() -> tuple[int, int]:
+        for probe in probes(4):
+            await guard.screen_after_answer(client, [probe])
+        await guard.screen_after_answer(other, [images(1)[0]])
+        queued = len(guard._queued)
+        await asyncio.sleep(0)  # the loop's next turn screens the whole queue
+        return queued, len(guard._queued)
+
+    assert asyncio.run(burst()) == (5, 0)
+    assert not guard.detector.flagged(client.id) and len(guard.detector.table) == 2
+
+    async def then_a_batch() -> tuple[int, bool, int]:
+        for probe in probes(10)[4:6]:
+            await guard.screen_after_answer(client, [probe])
+        queued = len(guard._queued)
+        flagged = guard.screen(client, list(probes(10)[6:7]))  # before the loop's next turn
+        return queued, flagged, guard.detector.table.peek(client.id).next
+
+    # the queue is screened first, then the batch: all seven probes recorded, in order, and the client flagged
+    assert asyncio.run(then_a_batch()) == (2, True, 7)
 
 def test_memory_stays_bounded_under_100000_one_off_clients() -> None:
     watch, budgets = detector(), Budgets(rate=10, burst=100, capacity=100)
