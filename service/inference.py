@@ -167,7 +167,7 @@ class Classify(Operation):
     def encode(self, result: Prediction, latency_ms: float) -> schemas.ClassifyResponse:
         artifacts = self.model.artifacts
         return schemas.ClassifyResponse(
-            **encode_prediction(result, self.class_names).model_dump(),
+            **encode_prediction(result, self.class_names).model_dump(exclude_unset=True),
             model=artifacts.model_id(artifacts.manifest.classifier),
             latency_ms=latency_ms,
         )
@@ -205,7 +205,7 @@ class Defend(Operation):
 
     def encode(self, result: Defended, latency_ms: float) -> schemas.DefendedResponse:
         return schemas.DefendedResponse(
-            **encode_prediction(result.defended, self.class_names).model_dump(),
+            **encode_prediction(result.defended, self.class_names).model_dump(exclude_unset=True),
             model=self.model_id,
             latency_ms=latency_ms,
             pipeline=self.name,

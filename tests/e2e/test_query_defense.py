@@ -61,6 +61,7 @@ def test_detail_policies_hide_scores_and_the_undefended_oracle(keyed_server: str
     }
     full, topk, label = answers["full"], answers["topk"], answers["label"]
     assert len(full["probabilities"]) == 10 and "undefended" in full and "reconstruction_mse" in full
+    assert "top" not in full  # a field of topk detail only: not even as null
     assert set(topk) == {"label", "class_name", "top", "model", "latency_ms", "pipeline"}
     assert [entry["label"] for entry in topk["top"]][0] == topk["label"] == full["label"]
     assert len(topk["top"]) == 3 and all(round(e["probability"], 2) == e["probability"] for e in topk["top"])
