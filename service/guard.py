@@ -2,6 +2,7 @@
 
 import asyncio
 from dataclasses import dataclass
+from itertools import groupby
 
 import torch
 
@@ -76,12 +77,14 @@ class Guard:
             asyncio.get_running_loop().call_soon(self._screen_queued)
 
     def _screen_queued(self) -> None:
+        """The queue in its order, one fingerprint pass per run of same-shaped images (datasets may differ)."""
         queued, self._queued = self._queued, []
-        prints = fingerprints([image for _, images in queued for image in images])
-        start = 0
-        for client, images in queued:
-            self._record(client, prints.slice(start, start + len(images)))
-            start += len(images)
+        for _, run in groupby(queued, key=lambda item: item[1][0].shape):
+            run = list(run)
+            prints, start = fingerprints([image for _, images in run for image in images]), 0
+            for client, images in run:
+                self._record(client, prints.slice(start, start + len(images)))
+                start += len(images)
 
     def screen(self, client: Client, images: list[torch.Tensor]) -> bool:
         """Record the client's queries with the detector (after any still queued, to keep their order); True

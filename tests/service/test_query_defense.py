@@ -132,6 +132,20 @@ def test_answers_screened_after_the_fact_are_queued_and_recorded_in_order_in_one
     # the queue is screened first, then the batch: all seven probes recorded, in order, and the client flagged
     assert asyncio.run(then_a_batch()) == (2, True, 7)
 
+
+def test_a_queue_of_differently_shaped_inputs_is_screened_run_by_run() -> None:
+    guard = Guard(Settings(query_defense="flag"))
+
+    async def mixed() -> None:  # two datasets' input shapes in one burst
+        await guard.screen_after_answer(Client("addr:a", "full"), [images(1)[0]])
+        await guard.screen_after_answer(Client("addr:b", "full"), [torch.rand(1, 28, 28)])
+        await guard.screen_after_answer(Client("addr:a", "full"), [images(2)[1]])
+        await asyncio.sleep(0)
+
+    asyncio.run(mixed())
+    assert not guard._queued
+    assert guard.detector.table.peek("addr:a").next == 2 and guard.detector.table.peek("addr:b").next == 1
+
 def test_memory_stays_bounded_under_100000_one_off_clients() -> None:
     watch, budgets = detector(), Budgets(rate=10, burst=100, capacity=100)
     print_ = fingerprints(images(1))
