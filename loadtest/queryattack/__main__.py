@@ -4,6 +4,7 @@ import argparse
 import json
 import time
 from dataclasses import asdict
+from functools import partial
 from pathlib import Path
 
 from loadtest.queryattack import measure, overhead, report
@@ -40,8 +41,9 @@ CONFIGS = {  # detector mode -> (attack, response detail) runs, each run its own
 def attacks(args: argparse.Namespace, dataset: str, stored: dict | None = None) -> dict:
     """Every configuration of ``CONFIGS`` (or only ``args.only``, the rest kept from ``stored``), in that order."""
     images, labels = measure.load_testset(dataset, args.n)
-    runs = dict(stored["runs"]) if stored and args.only else {}
-    summaries = {f"{s['attack']}/{s['detail']}/{s['defense']}": s for s in stored["summaries"]} if runs else {}
+    keep = bool(stored and args.only)
+    runs = dict(stored["runs"]) if keep else {}
+    summaries = {f"{s['attack']}/{s['detail']}/{s['defense']}": s for s in stored["summaries"]} if keep else {}
     for defense, configs in CONFIGS.items():
         configs = [(a, d) for a, d in configs if not args.only or f"{a}/{d}/{defense}" in args.only]
         if not configs:
@@ -102,9 +104,10 @@ def main(argv: list[str] | None = None) -> None:
         entry = results.setdefault(dataset, {})
         entry["config"] = {"n": args.n, "budget": args.budget, "eps": measure.EPS[dataset], "threads": args.threads,
                            "measured": time.strftime("%Y-%m-%d")}
-        for name, step in (("attacks", attacks), ("benign", benign), ("overhead", costs)):
+        steps = {"attacks": partial(attacks, stored=entry.get("attacks")), "benign": benign, "overhead": costs}
+        for name, step in steps.items():
             if name not in args.skip:
-                entry[name] = attacks(args, dataset, entry.get("attacks")) if name == "attacks" else step(args, dataset)
+                entry[name] = step(args, dataset)
                 args.out.write_text(json.dumps(results, indent=1) + "\n")
     report.write(results, args.doc)
 
