@@ -78,14 +78,14 @@ def write_samples(root: Path, dataset: str, out_dir: Path) -> list[dict]:
 
 @dataclass(frozen=True)
 class Config(Common):
-    add: tuple[str, ...] = ()  # NAME=CHECKPOINT: freeze one more classifier into the existing artifact folder
+    add: tuple[str, ...] = ()  # NAME=CHECKPOINT: freeze one more model into the existing artifact folder
     pipeline: tuple[str, ...] = ()  # NAME=[PURIFIER.pt+]CLASSIFIER.pt: name a served pipeline in the manifest
     default_pipeline: str | None = None  # what /defended-classify runs without ?pipeline=
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--add", nargs="+", default=list(Config.add), metavar="NAME=CHECKPOINT",
-                   help="freeze these run-directory classifier checkpoints into the existing artifacts, keeping the rest")
+                   help="freeze these run-directory checkpoints (classifiers or purifiers) into the existing artifacts, keeping the rest")
     p.add_argument("--pipeline", nargs="+", default=list(Config.pipeline), metavar="NAME=[PURIFIER.pt+]CLASSIFIER.pt",
                    help="pipelines to name in the manifest (with --add or on their own)")
     p.add_argument("--default-pipeline", default=Config.default_pipeline)
@@ -121,7 +121,8 @@ def extend(config: Config) -> None:
     for item in config.add:
         name, _, ckpt_name = item.partition("=")
         eager, ckpt = load_checkpoint(config.run_dir / ckpt_name, pick_device("cpu"))
-        manifest["models"][name] = frozen_entry(eager, ckpt, out / f"{name}.pt", "classifier")
+        kind = "purifier" if ckpt["kind"] == "autoencoder" else "classifier"
+        manifest["models"][name] = frozen_entry(eager, ckpt, out / f"{name}.pt", kind)
     manifest.setdefault("pipelines", {})
     for item in config.pipeline:
         name, entry = parse_pipeline(item)

@@ -62,19 +62,24 @@ def test_export_writes_a_self_describing_manifest(tmp_path):
 
     # a robust classifier and the pipelines that use it join the folder; the rest stays as it was
     save_checkpoint(run / "robust.ckpt", "vgg16", VGGConfig(width=0.125), VGG16(VGGConfig(width=0.125)))
+    save_checkpoint(run / "robust-purifier.ckpt", "autoencoder", AutoencoderConfig(latent_dim=32),
+                    ConvAutoencoder(AutoencoderConfig(latent_dim=32)))
     before = {name: entry for name, entry in manifest["files"].items()}
     export.main(Namespace(dataset="mnist", root=DATA_ROOT, workdir=tmp_path / "runs", artifacts=tmp_path / "art",
-                          add=["adv=robust.ckpt"], pipeline=["adv=adv.pt", "autoencoder+adv=autoencoder.pt+adv.pt"],
+                          add=["adv=robust.ckpt", "joint-ae=robust-purifier.ckpt"],
+                          pipeline=["adv=adv.pt", "autoencoder+adv=autoencoder.pt+adv.pt", "joint=joint-ae.pt+adv.pt"],
                           default_pipeline="adv"))
     extended = json.loads((folder / "manifest.json").read_text())
     assert extended["models"]["adv"]["kind"] == "classifier" and extended["default_pipeline"] == "adv"
+    assert extended["models"]["joint-ae"]["kind"] == "purifier"  # a purifier checkpoint is added as one
     assert extended["pipelines"]["adv"] == {"purifier": None, "classifier": "adv.pt", "metrics": {}}
     assert extended["pipelines"]["autoencoder+adv"]["purifier"] == "autoencoder.pt"
-    assert {k: v for k, v in extended["files"].items() if k != "adv.pt"} == before
+    assert {k: v for k, v in extended["files"].items() if k not in ("adv.pt", "joint-ae.pt")} == before
     assert extended["files"]["adv.pt"]["sha256"] == sha256(folder / "adv.pt")
     assert extended["models"]["autoencoder"] == manifest["models"]["autoencoder"]
     served = read_manifest(folder)  # the service accepts it, and serves both pipelines
-    assert {"adv", "autoencoder+adv", "autoencoder"} <= set(served.pipelines)
+    assert {"adv", "autoencoder+adv", "autoencoder", "joint"} <= set(served.pipelines)
+    assert served.pipeline_models("joint") == ("joint-ae", "adv")
 
 
 @pytest.mark.parametrize("dataset", ["mnist", "fashion-mnist"])

@@ -6,9 +6,9 @@ import torch
 from torch import nn
 
 from advattacks import BPDA, EOTPGD, FGSMRS, PGD, TRADES, Square, StraightThrough
-from training.models import AutoencoderConfig, ConvAutoencoder
+from training.models import VGG16, AutoencoderConfig, ConvAutoencoder, VGGConfig
 from training.robustness import train_adversarial
-from training.robustness.train_adversarial import trades_loss
+from training.robustness.train_adversarial import trades_loss, with_reconstruction
 from training.runs import load_checkpoint
 
 from .conftest import DATA_ROOT
@@ -148,3 +148,37 @@ def test_a_trades_run_trains_on_clean_and_adversarial_halves_and_records_its_rec
     _, ckpt = load_checkpoint(config.run_dir / "trades.ckpt", "cpu")
     assert ckpt["complete"] and ckpt["train_config"]["beta"] == 3.0 and ckpt["train_config"]["attack"] == "TRADES"
     assert ckpt["train_config"]["loss"] == "CE(clean) + beta * KL(clean || adversarial)"
+
+
+def test_the_joint_loss_adds_the_purifiers_distance_from_every_input_to_its_clean_image():
+    clean = torch.rand(4, 1, 32, 32, generator=torch.Generator().manual_seed(0))
+    adv = (clean + 0.1).clamp(0, 1)
+    logits, labels = torch.randn(8, 10), torch.tensor([0, 1, 2, 3])
+    got = with_reconstruction(trades_loss(1.0), nn.Identity(), 2.0)(logits, labels, torch.cat([clean, adv]), clean)
+    # the clean half reconstructs exactly; the adversarial half is (adv - clean) away, over half the batch
+    want = trades_loss(1.0)(logits, labels) + 2.0 * ((adv - clean) ** 2).mean() / 2
+    assert torch.allclose(got, want)
+
+
+def test_a_joint_run_trains_its_purifier_with_the_classifier_and_resumes_both_from_one_checkpoint(tmp_path):
+    config = train_adversarial.Config(dataset="mnist", root=DATA_ROOT, workdir=tmp_path, inputs="trades", joint=True,
+                                      latent_dim=16, noise_std=0.5, steps=2, epochs=2, limit=200, val_n=16,
+                                      dry_run=True, out="joint.ckpt")
+    torch.manual_seed(config.seed)  # what the run starts from: the same seed, classifier first, then purifier
+    VGG16(VGGConfig(width=config.width))
+    fresh = ConvAutoencoder(AutoencoderConfig(latent_dim=16, noise_std=0.5))
+    train_adversarial.run(config)
+    purifier, ckpt = load_checkpoint(config.run_dir / "joint-purifier.ckpt", "cpu")
+    assert ckpt["complete"] and ckpt["kind"] == "autoencoder" and ckpt["config"]["latent_dim"] == 16
+    assert purifier.noise_std == 0.5
+    assert ckpt["train_config"]["selection"] == "val PGD-10 accuracy through the purifier"
+    assert ckpt["train_config"]["loss"] == "CE(clean) + beta * KL(clean || adversarial) + 1.0 * MSE(purifier, clean)"
+    moved = [name for name, w in purifier.state_dict().items() if not torch.equal(w, fresh.state_dict()[name])]
+    assert any(name.startswith("encoder.") for name in moved)  # the classifier's loss reached the encoder
+    _, classifier = load_checkpoint(config.run_dir / "joint.ckpt", "cpu")
+    assert classifier["complete"] and classifier["kind"] == "vgg16"
+
+    with pytest.raises(ValueError, match="--joint trains its own purifier"):
+        train_adversarial.run(train_adversarial.Config(dataset="mnist", root=DATA_ROOT, workdir=tmp_path, joint=True,
+                                                       purifier="autoencoder.pt", out="other.ckpt"))
+

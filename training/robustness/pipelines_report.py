@@ -58,8 +58,10 @@ def _recipes(pipelines: dict) -> list[str]:
         tc = p.get("training") or {}
         if not tc.get("attack"):
             continue
-        recipe = ", ".join(f"{k}={tc[k]}" for k in ("attack", "eps", "steps", "alpha", "beta", "eps_ramp", "epochs", "lr",
-                                                     "batch_size", "width", "purifier") if tc.get(k) is not None)
+        keys = ("attack", "eps", "steps", "alpha", "beta", "eps_ramp", "epochs", "lr", "batch_size", "width", "purifier")
+        if tc.get("joint"):  # the purifier trained with it
+            keys += ("joint", "latent_dim", "noise_std", "recon_weight")
+        recipe = ", ".join(f"{k}={tc[k]}" for k in keys if tc.get(k) is not None)
         seconds = p.get("train_seconds")
         rows.append([name + (" (default)" if p.get("default") else ""), recipe, tc.get("selection", ""),
                      f"{seconds / 60:.0f} min" if seconds else ""])

@@ -15,6 +15,14 @@ With ``purifier`` set, the adversarial recipes attack *through* that purifier (t
 artifact; gradients averaged over ``eot`` draws of its latent noise, EOT) and train the classifier on the
 purified adversarial images: the classifier learns what an adaptive attacker sends to the pipeline.
 
+With ``joint``, a fresh purifier (the paper's ``ConvAutoencoder``: ``latent_dim``, ``noise_std``) is trained
+together with the classifier, as one network, under the same adversarial objective: the attack and the
+loss both run through purifier -> classifier, with a fresh draw of the latent noise on every forward pass.
+The loss adds ``recon_weight`` times the purifier's MSE from every training input to its clean image, the
+paper's denoising objective: it keeps the purifier an image purifier, and it is what lets a fresh encoder
+learn at all, since at initialisation its latent signal is about 1e-3 of ``noise_std=1``.
+The purifier's checkpoint is written beside the classifier's, as ``<out>-purifier.ckpt``.
+
 The adversarial recipes keep the epoch with the best PGD-10 accuracy (through the purifier, if any) on
 ``val_n`` validation images, the guard against catastrophic overfitting; ``purified`` keeps the best
 purified-clean validation accuracy. Adam with a one-cycle (cyclic) learning rate, as train-classifier.
@@ -37,7 +45,7 @@ from advattacks import EOTPGD, FGSMRS, TRADES
 from .. import data
 from ..artifacts import sha256
 from ..jit import load
-from ..models import VGG16, VGGConfig
+from ..models import VGG16, AutoencoderConfig, ConvAutoencoder, VGGConfig
 from ..runs import load_checkpoint, pick_device, predict, save_checkpoint, seed_everything, timed, train_epoch
 from ..steps import Common, from_args
 
@@ -54,6 +62,10 @@ class Config(Common):
     beta: float = 1.0  # TRADES weight of the robustness (KL) term
     eps_ramp: float = 0.0  # fraction of the training steps over which eps grows linearly from 0
     purifier: str | None = None  # TorchScript purifier in artifacts/<dataset>/ to train through (or on)
+    joint: bool = False  # train a fresh purifier together with the classifier
+    latent_dim: int = 64  # the joint purifier's latent size
+    noise_std: float = 1.0  # the joint purifier's latent noise
+    recon_weight: float = 1.0  # weight of the joint purifier's MSE to the clean images
     eot: int = 1  # purifier noise draws per attack gradient
     init: str | None = None  # checkpoint in the run directory to start from
     width: float = 0.25  # VGG width when not starting from init
@@ -68,6 +80,11 @@ class Config(Common):
     def train_eps(self) -> float:
         return self.eps if self.eps is not None else TRAIN_EPS[self.dataset]
 
+    @property
+    def purifier_out(self) -> str:
+        """The joint purifier's checkpoint name inside the run directory."""
+        return f"{self.out.removesuffix('.ckpt')}-purifier.ckpt"
+
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--inputs", choices=("fgsm-rs", "pgd", "trades", "purified"), default=Config.inputs)
@@ -80,6 +97,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="fraction of the training steps over which eps grows linearly from 0 (0: none)")
     p.add_argument("--purifier", default=Config.purifier,
                    help="TorchScript purifier in artifacts/<dataset>/: attack and train through it (purified: train on it)")
+    p.add_argument("--joint", action="store_true",
+                   help="train a fresh purifier jointly with the classifier (attack and loss through both)")
+    p.add_argument("--latent-dim", type=int, default=Config.latent_dim, help="the joint purifier's latent size")
+    p.add_argument("--noise-std", type=float, default=Config.noise_std, help="the joint purifier's latent noise")
+    p.add_argument("--recon-weight", type=float, default=Config.recon_weight,
+                   help="weight of the joint purifier's MSE to the clean images in the loss")
     p.add_argument("--eot", type=int, default=Config.eot, help="purifier noise draws per attack gradient")
     p.add_argument("--init", default=Config.init, help="checkpoint in the run directory to start from")
     p.add_argument("--width", type=float, default=Config.width, help="VGG width when not starting from --init")
@@ -92,10 +115,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 class Transformed:
-    """A loader whose input batches pass through ``transform(images, labels)`` on ``device``."""
+    """A loader whose input batches pass through ``transform(images, labels)`` on ``device``; with
+    ``keep_images``, the loss gets the inputs and the clean images after the labels."""
 
-    def __init__(self, loader: DataLoader, transform, device) -> None:
-        self.loader, self.transform, self.device = loader, transform, device
+    def __init__(self, loader: DataLoader, transform, device, keep_images: bool = False) -> None:
+        self.loader, self.transform, self.device, self.keep_images = loader, transform, device, keep_images
 
     def __len__(self) -> int:
         return len(self.loader)
@@ -103,7 +127,8 @@ class Transformed:
     def __iter__(self):
         for images, labels in self.loader:
             images, labels = images.to(self.device), labels.to(self.device)
-            yield self.transform(images, labels), labels
+            inputs = self.transform(images, labels)
+            yield (inputs, labels, inputs, images) if self.keep_images else (inputs, labels)
 
 
 @dataclass
@@ -127,6 +152,17 @@ def trades_loss(beta: float) -> Callable[[Tensor, Tensor], Tensor]:
         return F.cross_entropy(clean, labels) + beta * kl
 
     return loss
+
+
+def with_reconstruction(loss: Callable[[Tensor, Tensor], Tensor], purifier: nn.Module, weight: float):
+    """``loss`` plus ``weight`` times the purifier's MSE from the inputs to their clean images (a TRADES batch
+    holds each clean image twice: clean, then adversarial)."""
+
+    def total(logits: Tensor, labels: Tensor, inputs: Tensor, clean: Tensor) -> Tensor:
+        target = clean.repeat(len(inputs) // len(clean), 1, 1, 1)
+        return loss(logits, labels) + weight * F.mse_loss(purifier(inputs), target)
+
+    return total
 
 
 def _attack(config: Config, target: nn.Module, eps: float):
@@ -161,8 +197,9 @@ def adversarial(config: Config, model: nn.Module, purifier: nn.Module | None, va
         torch.manual_seed(0)
         return (predict(target, adv, device=device).argmax(1).cpu() == val[1]).float().mean().item()
 
+    through = purifier is not None or config.joint
     describe = {"attack": config.inputs.upper(), "eps": eps, "eps_ramp": config.eps_ramp,
-                "selection": "val PGD-10 accuracy" + (" through the purifier" if purifier is not None else "")}
+                "selection": "val PGD-10 accuracy" + (" through the purifier" if through else "")}
     if config.inputs == "fgsm-rs":
         describe["alpha"] = f"{config.alpha_ratio} * eps"
     else:
@@ -197,6 +234,16 @@ def _model(config: Config, device) -> tuple[nn.Module, VGGConfig]:
     return VGG16(vgg).to(device), vgg
 
 
+def _joint_purifier(config: Config, device) -> tuple[nn.Module | None, AutoencoderConfig | None]:
+    """The fresh purifier of joint training, or (None, None)."""
+    if not config.joint:
+        return None, None
+    if config.purifier or config.inputs == "purified":
+        raise ValueError("--joint trains its own purifier: it takes neither --purifier nor --inputs purified")
+    ae = AutoencoderConfig(latent_dim=config.latent_dim, noise_std=config.noise_std)
+    return ConvAutoencoder(ae).to(device), ae
+
+
 def run(config: Config) -> None:
     seed_everything(config.seed)
     device = pick_device(config.device)
@@ -205,7 +252,9 @@ def run(config: Config) -> None:
                         generator=torch.Generator().manual_seed(config.seed))
     steps = 1 if config.dry_run else len(loader)
     model, vgg = _model(config, device)
-    opt = torch.optim.Adam(model.parameters(), lr=config.lr)
+    joint, joint_config = _joint_purifier(config, device)
+    trained = model if joint is None else nn.Sequential(joint, model)  # what the optimizer and the attack see
+    opt = torch.optim.Adam(trained.parameters(), lr=config.lr)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=config.lr, total_steps=config.epochs * steps)
     ckpt_path, start_epoch, best = config.run_dir / config.out, 0, {"metric": -1.0}
     if config.resume and ckpt_path.is_file():
@@ -213,6 +262,8 @@ def run(config: Config) -> None:
         if ckpt.get("complete"):
             return
         model.load_state_dict(ckpt["state_dict"])
+        if joint is not None:
+            joint.load_state_dict(ckpt["purifier"]["state_dict"])
         opt.load_state_dict(ckpt["optimizer"])
         sched.load_state_dict(ckpt["scheduler"])
         start_epoch, best = ckpt["epoch"], ckpt["best"]
@@ -224,25 +275,36 @@ def run(config: Config) -> None:
     if config.inputs == "purified":
         recipe = on_purified(model, purifier, val, device)
     else:
-        recipe = adversarial(config, model, purifier, val, device, [start_epoch * steps],
+        recipe = adversarial(config, trained, purifier, val, device, [start_epoch * steps],
                              config.eps_ramp * config.epochs * steps)
+    if joint is not None:
+        recipe.loss = with_reconstruction(recipe.loss, joint, config.recon_weight)
+        recipe.describe["loss"] = f"{recipe.describe.get('loss', 'CE')} + {config.recon_weight} * MSE(purifier, clean)"
     train_config = {**asdict(config), **recipe.describe, "optimizer": "Adam", "schedule": "OneCycleLR",
                     "split_seed": data.SPLIT_SEED, "purifier_sha256": sha256(purifier_path) if purifier_path else None}
     train_config = {k: str(v) if k in ("root", "workdir", "artifacts") else v for k, v in train_config.items()}
+    # the joint purifier's weights travel in the classifier's checkpoint, so that one file is the state to resume
+    extra = (lambda: {}) if joint is None else (lambda: {"purifier": {"config": joint_config.to_dict(),
+                                                                      "state_dict": joint.state_dict()}})
     with timed(config.run_dir, f"train-{config.out.removesuffix('.ckpt')}"):
         for epoch in range(start_epoch, config.epochs):
-            train_epoch(model, Transformed(loader, recipe.transform, device), recipe.loss, opt, device,
-                        dry_run=config.dry_run, sched=sched, desc=f"{config.inputs} {config.dataset} epoch {epoch + 1}")
+            batches = Transformed(loader, recipe.transform, device, keep_images=joint is not None)
+            train_epoch(trained, batches, recipe.loss, opt, device, dry_run=config.dry_run, sched=sched,
+                        desc=f"{config.inputs} {config.dataset} epoch {epoch + 1}")
             metric = recipe.validate()
             log.info("epoch %d: %s %.4f", epoch + 1, recipe.describe["selection"], metric)
             if metric > best["metric"]:
-                best = {"metric": metric, "epoch": epoch + 1, "state_dict": copy.deepcopy(model.state_dict())}
+                best = {"metric": metric, "epoch": epoch + 1, "state_dict": copy.deepcopy(trained.state_dict())}
             save_checkpoint(ckpt_path, "vgg16", vgg, model, optimizer=opt.state_dict(), scheduler=sched.state_dict(),
-                            epoch=epoch + 1, best=best, train_config=train_config)
-    model.load_state_dict(best["state_dict"])
-    val_acc = (predict(model, val[0], device=device).argmax(1) == val[1]).float().mean().item()
-    save_checkpoint(ckpt_path, "vgg16", vgg, model, complete=True, epoch=config.epochs, best_epoch=best["epoch"],
-                    val_accuracy=val_acc, val_selection_metric=best["metric"], train_config=train_config)
+                            epoch=epoch + 1, best=best, train_config=train_config, **extra())
+    trained.load_state_dict(best["state_dict"])
+    torch.manual_seed(0)
+    val_acc = (predict(trained, val[0], device=device).argmax(1) == val[1]).float().mean().item()
+    summary = dict(complete=True, epoch=config.epochs, best_epoch=best["epoch"], val_accuracy=val_acc,
+                   val_selection_metric=best["metric"], train_config=train_config)
+    if joint is not None:
+        save_checkpoint(config.run_dir / config.purifier_out, "autoencoder", joint_config, joint, **summary)
+    save_checkpoint(ckpt_path, "vgg16", vgg, model, **summary)
 
 
 def main(args: argparse.Namespace) -> None:
