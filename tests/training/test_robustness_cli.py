@@ -81,3 +81,17 @@ def test_worst_case_counts_an_image_only_if_it_survives_every_attack():
                                                   "c": cell("pgd", "0000")}})  # oblivious: not a worst-case attack
     worst, attacks = cells.worst_case("default", 0.2, 4)
     assert attacks == 2 and worst["accuracy"] == 0.5  # images 1 and 3 survive both
+
+
+def test_a_worst_case_restricted_to_some_kinds_of_attack_and_autoattack_n_per_defense():
+    def cell(defense, attack, hits):
+        return {"defense": defense, "attack": attack, "eps": 0.1, "n": len(hits), "hits": hits, "steps": 50, "k": 8}
+    cells = Cells({"config": {"n": 4}, "cells": {
+        "a": cell("default", "eot-pgd", "1111"), "b": cell("default", "autoattack", "0011"),
+        "c": cell("default", "autoattack", "00110000"), "d": cell("finetuned", "eot-pgd", "1110")}})
+    assert cells.attacks_run("default", 0.1, 4) == {"eot-pgd", "autoattack"}
+    assert cells.attacks_run("finetuned", 0.1, 4) == {"eot-pgd"}
+    shared = cells.attacks_run("default", 0.1, 4) & cells.attacks_run("finetuned", 0.1, 4)
+    assert cells.worst_case("default", 0.1, 4, attacks=shared)[0]["accuracy"] == 1.0
+    assert cells.worst_case("default", 0.1, 4)[0]["accuracy"] == 0.5  # every kind, AutoAttack included
+    assert cells.autoattack_n("default", 0.1) == 8 and cells.autoattack_n("finetuned", 0.1) is None

@@ -16,14 +16,15 @@ LITERATURE = [
 ]
 
 
-def _row(cells: Cells, defense: str, eps: float, n: int) -> list[str] | None:
+def _row(cells: Cells, defense: str, eps: float) -> list[str] | None:
+    n = cells.autoattack_n(defense, eps)
     autoattack = next((c for c in cells.all if c["defense"] == defense and c["attack"] == "autoattack"
                        and abs(c["eps"] - eps) < 1e-9 and c["n"] == n), None)
     if autoattack is None:
         return None
     worst, attacks = cells.worst_case(defense, eps, n)
     version = "rand" if autoattack["k"] > 1 else "standard"
-    return [cells.result["defenses"].get(defense, defense), fmt(cells.result["clean"].get(defense)),
+    return [cells.result["defenses"].get(defense, defense), fmt(cells.result["clean"].get(defense)), str(n),
             f"{fmt(autoattack)} ({version})", f"{fmt(worst)} ({attacks})" if worst else PENDING]
 
 
@@ -32,18 +33,18 @@ def pipelines_section(cells: Cells) -> list[str]:
     cfg = cells.cfg
     if "autoattack_eps" not in cfg:
         return []
-    eps, n = cfg["autoattack_eps"], cfg["autoattack_n"]
+    eps = cfg["autoattack_eps"]
     defenses = list(dict.fromkeys(c["defense"] for c in cells.all if c["attack"] == "autoattack"))
-    rows = [row for d in defenses if (row := _row(cells, d, eps, n))]
+    rows = [row for d in defenses if (row := _row(cells, d, eps))]
     if not rows:
         return []
     out = ["", "### AutoAttack and the served pipelines", "",
-           f"The reference AutoAttack (Croce & Hein 2020, `pyautoattack`) at eps={eps} on the first {n} test images: "
+           f"The reference AutoAttack (Croce & Hein 2020, `pyautoattack`) at eps={eps} on the first n test images: "
            "version `standard` (APGD-CE, APGD-T, FAB-T, Square 5000) on deterministic defenses, `rand` (APGD-CE and "
            "APGD-DLR with EOT over 20 draws) on those with latent noise. The worst case counts an image only if it "
            "survives AutoAttack and every other attack run on it at this eps (EOT-PGD, BPDA, transfer, Square; "
            "their number in brackets).", ""]
-    out += table_lines(["defense", "clean", f"AutoAttack eps={eps}", "worst case over all attacks"], rows)
+    out += table_lines(["defense", "clean", "n", f"AutoAttack eps={eps}", "worst case over all attacks"], rows)
     out += _recipes(cells.result.get("pipelines", {}))
     if cells.result["dataset"] == "mnist" and abs(eps - 0.3) < 1e-9:
         out += ["", "Published MNIST results at the same eps, for comparison (clean / AutoAttack, %):", ""]

@@ -61,11 +61,24 @@ class Cells:
                 return c
         return None
 
-    def worst_case(self, defense: str, eps: float, n: int) -> tuple[dict | None, int]:
+    def autoattack_n(self, defense: str, eps: float) -> int | None:
+        """The most test images AutoAttack ran on for ``defense`` at ``eps`` (it may differ between defenses:
+        n=1000 where the cost allowed, 500 elsewhere); None if it has not run."""
+        return max((c["n"] for c in self.all if c["defense"] == defense and c["attack"] == "autoattack"
+                    and abs(c["eps"] - eps) < 1e-9), default=None)
+
+    def attacks_run(self, defense: str, eps: float, n: int) -> set[str]:
+        """The kinds of attack of the worst case run on ``defense`` at ``eps`` on at least ``n`` images."""
+        return {c["attack"] for c in self.all if c["defense"] == defense and abs(c["eps"] - eps) < 1e-9
+                and c["n"] >= n and c["attack"] in WORST_CASE_ATTACKS}
+
+    def worst_case(self, defense: str, eps: float, n: int,
+                   attacks: tuple[str, ...] | set[str] = WORST_CASE_ATTACKS) -> tuple[dict | None, int]:
         """Accuracy on the first ``n`` images when an image must survive *every* white-box, transfer and
-        black-box attack run on it at ``eps`` (per-image minimum over attacks), and how many attacks that was."""
+        black-box attack (of the kinds ``attacks``) run on it at ``eps`` (per-image minimum over attacks), and
+        how many attacks that was."""
         runs = [c for c in self.all if c["defense"] == defense and abs(c["eps"] - eps) < 1e-9 and c["n"] >= n
-                and c["attack"] in WORST_CASE_ATTACKS]
+                and c["attack"] in WORST_CASE_ATTACKS and c["attack"] in attacks]
         if not runs:
             return None, 0
         survived = [all(c["hits"][i] == "1" for c in runs) for i in range(n)]

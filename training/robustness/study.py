@@ -246,14 +246,14 @@ def record_pipelines(results: Results, defenses: dict[str, Defense], args: Confi
     """Each served pipeline's clean, AutoAttack and worst-case accuracy, into the manifest that names it."""
     path = args.artifact_dir / "manifest.json"
     manifest, cells = json.loads(path.read_text()), Cells(results.data)
-    eps, n = AUTOATTACK_EPS[args.dataset], min(args.autoattack_n, results.data["config"]["autoattack_n"])
+    eps = AUTOATTACK_EPS[args.dataset]
     for name, pipeline in manifest.get("pipelines", {}).items():
         defense = PIPELINE_DEFENSES.get(name, name)
         if defense not in defenses:
             continue
-        threat = Threat("autoattack", eps).for_defense(defenses[defense])
-        autoattack = cells.get(defense, "autoattack", eps, n, k=threat.k)
-        worst, attacks = cells.worst_case(defense, eps, n)
+        threat, n = Threat("autoattack", eps).for_defense(defenses[defense]), cells.autoattack_n(defense, eps)
+        autoattack = None if n is None else cells.get(defense, "autoattack", eps, n, k=threat.k)
+        worst, attacks = cells.worst_case(defense, eps, n) if n else (None, 0)
         pipeline["metrics"] = {
             "clean": {k: v for k, v in results.data["clean"][defense].items() if k != "fingerprint"},
             "eps": eps,

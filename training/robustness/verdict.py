@@ -29,7 +29,10 @@ def candidates(cells: Cells) -> tuple[list[str], dict]:
         d_adv = sum(a["accuracy"] - b["accuracy"] for a, b in adaptive) / len(adaptive)
         has_longest = all(cells.get(d, "eot-pgd", cells.cfg["convergence_eps"], cells.cfg["check_n"], steps=LONGEST,
                                     k=cells.cfg["eot_samples"], restarts=1) for d in (c, "default"))
-        strong = [cells.worst_case(d, cells.cfg["convergence_eps"], cells.cfg["check_n"])[0] for d in (c, "default")]
+        eps, n = cells.cfg["convergence_eps"], cells.cfg["check_n"]
+        # over the kinds of attack both faced: a candidate is not credited for an attack only the default faced
+        shared = cells.attacks_run(c, eps, n) & cells.attacks_run("default", eps, n)
+        strong = [cells.worst_case(d, eps, n, attacks=shared)[0] for d in (c, "default")]
         d_strong = strong[0]["accuracy"] - strong[1]["accuracy"] if has_longest and all(strong) else None
         passed = d_adv >= 0.01 and d_clean >= -0.01
         if passed and d_strong is None:
