@@ -18,8 +18,7 @@ LITERATURE = [
 
 def _row(cells: Cells, defense: str, eps: float) -> list[str] | None:
     n = cells.autoattack_n(defense, eps)
-    autoattack = next((c for c in cells.all if c["defense"] == defense and c["attack"] == "autoattack"
-                       and abs(c["eps"] - eps) < 1e-9 and c["n"] == n), None)
+    autoattack = cells.get(defense, "autoattack", eps, n) if n else None
     if autoattack is None:
         return None
     worst, attacks = cells.worst_case(defense, eps, n)

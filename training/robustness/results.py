@@ -67,18 +67,21 @@ class Cells:
         return max((c["n"] for c in self.all if c["defense"] == defense and c["attack"] == "autoattack"
                     and abs(c["eps"] - eps) < 1e-9), default=None)
 
+    def _worst_case_runs(self, defense: str, eps: float, n: int) -> list[dict]:
+        """The cells of the worst case's attacks run on ``defense`` at ``eps`` on at least ``n`` images."""
+        return [c for c in self.all if c["defense"] == defense and abs(c["eps"] - eps) < 1e-9 and c["n"] >= n
+                and c["attack"] in WORST_CASE_ATTACKS]
+
     def attacks_run(self, defense: str, eps: float, n: int) -> set[str]:
         """The kinds of attack of the worst case run on ``defense`` at ``eps`` on at least ``n`` images."""
-        return {c["attack"] for c in self.all if c["defense"] == defense and abs(c["eps"] - eps) < 1e-9
-                and c["n"] >= n and c["attack"] in WORST_CASE_ATTACKS}
+        return {c["attack"] for c in self._worst_case_runs(defense, eps, n)}
 
     def worst_case(self, defense: str, eps: float, n: int,
                    attacks: tuple[str, ...] | set[str] = WORST_CASE_ATTACKS) -> tuple[dict | None, int]:
         """Accuracy on the first ``n`` images when an image must survive *every* white-box, transfer and
         black-box attack (of the kinds ``attacks``) run on it at ``eps`` (per-image minimum over attacks), and
         how many attacks that was."""
-        runs = [c for c in self.all if c["defense"] == defense and abs(c["eps"] - eps) < 1e-9 and c["n"] >= n
-                and c["attack"] in WORST_CASE_ATTACKS and c["attack"] in attacks]
+        runs = [c for c in self._worst_case_runs(defense, eps, n) if c["attack"] in attacks]
         if not runs:
             return None, 0
         survived = [all(c["hits"][i] == "1" for c in runs) for i in range(n)]

@@ -27,9 +27,9 @@ def candidates(cells: Cells) -> tuple[list[str], dict]:
             continue
         d_clean = clean[c]["accuracy"] - base["accuracy"]
         d_adv = sum(a["accuracy"] - b["accuracy"] for a, b in adaptive) / len(adaptive)
-        has_longest = all(cells.get(d, "eot-pgd", cells.cfg["convergence_eps"], cells.cfg["check_n"], steps=LONGEST,
-                                    k=cells.cfg["eot_samples"], restarts=1) for d in (c, "default"))
         eps, n = cells.cfg["convergence_eps"], cells.cfg["check_n"]
+        has_longest = all(cells.get(d, "eot-pgd", eps, n, steps=LONGEST, k=cells.cfg["eot_samples"], restarts=1)
+                          for d in (c, "default"))
         # over the kinds of attack both faced: a candidate is not credited for an attack only the default faced
         shared = cells.attacks_run(c, eps, n) & cells.attacks_run("default", eps, n)
         strong = [cells.worst_case(d, eps, n, attacks=shared)[0] for d in (c, "default")]
