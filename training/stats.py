@@ -26,3 +26,14 @@ def rate(hits: torch.Tensor) -> dict:
     lo, hi = wilson(correct, n)
     return {"accuracy": round(correct / n, 4) if n else 0.0, "correct": correct, "n": n,
             "ci95": [round(lo, 4), round(hi, 4)]}
+
+
+def paired_difference(hits: str, reference: str, z: float = Z95) -> tuple[float, float, float]:
+    """Accuracy of ``hits`` minus that of ``reference`` on the same images ('1'/'0' per image), with a Wald
+    95% CI for paired proportions: only the images on which the two disagree move it."""
+    n = len(hits)
+    gained = sum(a == "1" and b == "0" for a, b in zip(hits, reference))
+    lost = sum(a == "0" and b == "1" for a, b in zip(hits, reference))
+    diff = (gained - lost) / n
+    half = z * math.sqrt(max(gained + lost - (gained - lost) ** 2 / n, 0.0)) / n
+    return diff, diff - half, diff + half

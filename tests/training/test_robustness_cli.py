@@ -8,6 +8,7 @@ import sys
 
 from training.models import VGG16, VGGConfig
 from training.robustness.defenses import PIPELINE_DEFENSES
+from training.robustness.recipes_report import recipes_section
 from training.robustness.report import PENDING, render
 from training.robustness.results import WORST_CASE_ATTACKS, Cells
 from training.runs import save_checkpoint
@@ -35,7 +36,7 @@ def test_all_stages_on_a_tiny_subset(tmp_path):
     assert set(result["defenses"]) == {"none", "paper", "default", "vote", "finetuned", "adv-training"} | served
     cells = result["cells"].values()
     assert {c["attack"] for c in cells} == {"fgsm", "pgd", "eot-fgsm", "eot-pgd", "transfer", "bpda", "square",
-                                            "autoattack"}
+                                            "autoattack", "apgd"}
     for c in cells:
         assert c["n"] in (2, 6, 12) and len(c["hits"]) == c["n"] and c["hits"].count("1") == c["correct"]
         assert c["ci95"][0] <= c["accuracy"] <= c["ci95"][1]
@@ -45,7 +46,17 @@ def test_all_stages_on_a_tiny_subset(tmp_path):
     # the worst case that decides a candidate must cover the same attacks as the default purifier's
     attacks = {d: {c["attack"] for c in cells if c["defense"] == d and c["attack"] in WORST_CASE_ATTACKS}
                for d in ("default", "finetuned")}
-    assert attacks["finetuned"] == attacks["default"] == set(WORST_CASE_ATTACKS)
+    assert attacks["finetuned"] == attacks["default"] == set(WORST_CASE_ATTACKS) - {"apgd"}
+    # the recipe study: each variant trained from the manifest's recipe with one change, attacked beside the default
+    variants = result["recipes"]
+    assert set(variants) == {"adv-pgd-epochs4", "adv-pgd-epochs4-steps10"}
+    tc = variants["adv-pgd-epochs4-steps10"]["train_config"]
+    assert (tc["steps"], tc["epochs"], tc["width"], tc["eps"]) == (10, 4, 0.25, 0.3)  # the rest: the default's recipe
+    assert all(len(v["history"]) == v["train_config"]["epochs"] for v in variants.values())
+    assert not set(variants) & set(result["defenses"])  # not columns of the other tables
+    for name in ("adv-pgd", *variants):
+        assert {c["attack"] for c in cells if c["defense"] == name} >= {"apgd", "eot-pgd"}
+    assert "### Where the gap comes from" in (tmp_path / "docs" / "robustness.md").read_text()
     assert set(result["training"]["models"]) == {"surrogate.ckpt", "classifier-fgsm-rs.ckpt",
                                                  "classifier-purified.ckpt"}
     doc = (tmp_path / "docs" / "robustness.md").read_text()
@@ -95,3 +106,24 @@ def test_a_worst_case_restricted_to_some_kinds_of_attack_and_autoattack_n_per_de
     assert cells.worst_case("default", 0.1, 4, attacks=shared)[0]["accuracy"] == 1.0
     assert cells.worst_case("default", 0.1, 4)[0]["accuracy"] == 0.5  # every kind, AutoAttack included
     assert cells.autoattack_n("default", 0.1) == 8 and cells.autoattack_n("finetuned", 0.1) is None
+
+
+def test_the_recipe_section_shows_each_change_beside_the_default_on_the_same_images():
+    def cell(defense, attack, hits, **kw):
+        return {"defense": defense, "attack": attack, "eps": 0.3, "n": 4, "hits": hits, "k": 1, "steps": kw.get("s", 100),
+                "restarts": 1, "accuracy": hits.count("1") / 4, "ci95": [0.0, 1.0]}
+    result = {"dataset": "mnist", "config": {"n": 4, "eot_steps": 50, "restarts": 1, "eot_samples": 8,
+                                             "autoattack_eps": 0.3},
+              "clean": {}, "pipelines": {"adv-pgd": {"default": True, "training": {"epochs": 8, "width": 0.25},
+                                                     "train_seconds": 600}},
+              "recipes": {"adv-pgd-epochs4": {"change": {"epochs": 4}, "history": [0.5, 0.7, 0.8, 0.75],
+                                              "best_epoch": 3, "train_seconds": 300}},
+              "cells": {"a": cell("adv-pgd", "apgd", "1111"), "b": cell("adv-pgd-epochs4", "apgd", "1100"),
+                        "c": cell("adv-pgd", "eot-pgd", "1111", s=50)}}
+    lines = recipes_section(Cells(result))
+    row = next(line for line in lines if line.startswith("| adv-pgd-epochs4 "))
+    assert "epochs 8 -> 4" in row and "5 min" in row and "0.500, 0.700, 0.800, 0.750 (kept 3)" in row
+    assert "-0.500 [" in row  # two of four images lost, none gained
+    default = next(line for line in lines if line.startswith("| adv-pgd (default)"))
+    assert "shipped recipe" in default and "10 min" in default and default.count(PENDING) == 1  # no clean cell
+    assert recipes_section(Cells({**result, "recipes": {}})) == []

@@ -11,6 +11,7 @@ from pathlib import Path
 from ..markdown import table_lines
 from . import figures
 from .pipelines_report import pipelines_section
+from .recipes_report import recipes_section
 from .results import PENDING, Cells, fmt
 from .verdict import RULE, candidates, verdict
 
@@ -130,7 +131,7 @@ def render(results: list[dict]) -> str:
                 "measured: training the purifier on adaptive (through-the-purifier) examples, which costs an EOT "
                 "attack per training image and epoch (k x steps forward-backward passes), beyond this CPU budget.",
                 ""] + cand
-        out += pipelines_section(cells)
+        out += pipelines_section(cells) + recipes_section(cells)
         out += ["", "### Verdict", ""] + verdict(cells, verdicts)
         out += ["", "### Models trained for the comparison", ""] + trained(r)
         out += ["", "### Cost", ""] + cost(r) + [""]

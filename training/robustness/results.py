@@ -12,7 +12,7 @@ from .threats import Threat
 
 PENDING = "*pending*"  # a cell the (resumable) run has not reached yet
 # the attacks an image must all survive to count in a defense's worst case
-WORST_CASE_ATTACKS = ("eot-pgd", "bpda", "transfer", "square", "autoattack")
+WORST_CASE_ATTACKS = ("eot-pgd", "bpda", "transfer", "square", "autoattack", "apgd")
 
 
 class Results:
@@ -23,7 +23,8 @@ class Results:
         old = json.loads(self.path.read_text()) if self.path.is_file() else {}
         self.data = {"dataset": dataset, "config": config, "defenses": old.get("defenses", {}),
                      "clean": old.get("clean", {}), "cells": old.get("cells", {}), "detector": old.get("detector", {}),
-                     "training": old.get("training", {}), "pipelines": old.get("pipelines", {})}
+                     "training": old.get("training", {}), "pipelines": old.get("pipelines", {}),
+                     "recipes": old.get("recipes", {})}
         self.save()
 
     def save(self) -> None:

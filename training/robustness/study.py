@@ -9,6 +9,11 @@ Stages, in priority order (each resumable; every adversarial set is cached in ch
 - ``baselines``: trains what is missing (FGSM-RS adversarial training, the classifier fine-tuned on
   purified images, the transfer surrogate), then their white-box cells and the transfer attack.
 - ``checks``: convergence in steps and in EOT samples, BPDA, Square (black-box).
+- ``autoattack``: the reference AutoAttack on every served pipeline, and the rest of the suite on those the
+  stages above do not cover; each pipeline's numbers go into the manifest that names it.
+- ``recipes``: trains the default pipeline's classifier again with one part of its recipe changed at a time
+  (``recipes.VARIANTS``) and attacks every variant and the default with AutoAttack's APGD-CE and APGD-DLR and
+  with PGD: which change the robust accuracy depends on.
 
 After each stage the reconstruction-error detector's ROC AUC is measured on the EOT-PGD sets that exist.
 
@@ -31,14 +36,14 @@ from ..advsets import AdvSetSpec, cached
 from ..runs import pick_device
 from ..steps import Common, derive, from_args
 from ..stats import rate
-from . import report, train_adversarial
+from . import recipes, report, train_adversarial
 from .defenses import ADV_TRAINED, FINETUNED, PIPELINE_DEFENSES, SURROGATE, Defense, build
 from .results import Cells, Results
 from .threats import Threat, craft, detector_auc, fingerprint, notes
 
 log = logging.getLogger(__name__)
 KNOWN_DEFENSES = ("none", "paper", "default", "vote", "finetuned", "adv-training")
-STAGES = ("table", "baselines", "checks", "autoattack")
+STAGES = ("table", "baselines", "checks", "autoattack", "recipes")
 FGSM_EPS = (0.1, 0.2, 0.3, 0.6)
 PGD_EPS = (0.1, 0.2, 0.3)
 OBLIVIOUS = ("none", "paper", "default", "vote")  # an oblivious attack targets the undefended classifier
@@ -113,8 +118,8 @@ def train_missing(config: Config) -> None:
     width, seed, epochs = SURROGATE_CONFIG
     train_classifier.run(derive(train_classifier.Config, config, width=width, seed=seed, epochs=epochs,
                                 out=SURROGATE, lr=2e-3, batch_size=64))
-    for out, recipes in BASELINES.items():
-        train_adversarial.run(derive(train_adversarial.Config, config, out=out, **recipes[config.dataset]))
+    for out, by_dataset in BASELINES.items():
+        train_adversarial.run(derive(train_adversarial.Config, config, out=out, **by_dataset[config.dataset]))
 
 
 def trained_models(run: Path) -> dict:
@@ -146,10 +151,20 @@ def autoattack_plan(defenses: dict[str, Defense], args: Config) -> list[tuple[st
     return cells + [(d, Threat("autoattack", AUTOATTACK_EPS[args.dataset]), n) for d in (*CHECKED, "none")]
 
 
+def recipes_plan(defenses: dict[str, Defense], args: Config) -> list[tuple[str, Threat, int]]:
+    """The default pipeline and its recipe variants, each under APGD-CE + APGD-DLR and PGD at the dataset's eps."""
+    default, _ = recipes.default_recipe(args.artifact_dir)
+    eps, n = AUTOATTACK_EPS[args.dataset], args.n
+    names = [default, *recipes.variants(args.dataset, default)]
+    return [(d, t, n) for d in names for t in (Threat("apgd", eps), Threat("eot-pgd", eps, steps=args.steps, k=1))]
+
+
 def plan(stage: str, defenses: dict[str, Defense], args: Config) -> list[tuple[str, Threat, int]]:
     """(defense, threat, n) cells of one stage, cheap and most important first."""
     if stage == "autoattack":
         cells = autoattack_plan(defenses, args)
+    elif stage == "recipes":
+        cells = recipes_plan(defenses, args)
     else:
         cells = _attack_plan(stage, list(defenses), args)
     return [(d, t, k) for d, t, k in cells if d in defenses and (not args.defenses or d in args.defenses)
@@ -205,6 +220,11 @@ def run(args: Config) -> None:
             results.put("training", "models", trained_models(run))
         defenses, surrogate = build(Path(args.artifacts) / args.dataset, run, device, args.votes)
         results.defenses({name: d.label for name, d in defenses.items()})
+        if stage == "recipes":  # the variants are not defenses of the other tables
+            variants = recipes.train(args, only=args.defenses)
+            for name, change in variants.items():
+                results.put("recipes", name, recipes.summary(run, name, change))
+            defenses |= recipes.defenses(run, variants, device)
         for name, d in defenses.items():  # clean accuracy, unless measured on this very model already
             if results.data["clean"].get(name, {}).get("fingerprint") != fingerprint(d.model):
                 results.put("clean", name, {**rate(d.predict(x, args.seed, device) == y),
@@ -223,12 +243,13 @@ def run(args: Config) -> None:
                 adv, seconds = craft(threat, Defense("surrogate", "transfer surrogate", surrogate), xs, ys,
                                      run / "robust", device, args.chunk)
             else:
-                threat = threat.for_defense(d)
-                adv, seconds = craft(threat, defenses[d.attacked_as or name], xs, ys, run / "robust", device,
-                                     args.chunk)
+                threat, attacked = threat.for_defense(d), defenses[d.attacked_as or name]
+                adv, seconds = craft(threat, attacked, xs, ys, run / "robust", device, args.chunk)
             hits = d.predict(adv, args.seed, device) == ys
+            # what AutoAttack reported about the defense, kept with the cell (the attack cache may not last)
+            reported = {"notes": notes(threat, attacked, run / "robust")} if threat.attack in ("autoattack", "apgd") else {}
             results.cell(name, threat, {**rate(hits), "attack_seconds": seconds, "fingerprint": fingerprint(d.model),
-                                        "hits": "".join("1" if h else "0" for h in hits.tolist())})
+                                        "hits": "".join("1" if h else "0" for h in hits.tolist()), **reported})
             log.info("%s %s n=%d: %.4f", name, threat.key(), n, hits.float().mean())
         detector = detector_auc(defenses["default"], x[:args.n], y[:args.n], run, args, PGD_EPS, device)
         if detector["auc"]:  # measured on the EOT-PGD sets this run has; none cached leaves the last figures
@@ -259,7 +280,7 @@ def record_pipelines(results: Results, defenses: dict[str, Defense], args: Confi
             "eps": eps,
             "autoattack": None if autoattack is None else {
                 "version": "rand" if threat.k > 1 else "standard", **cells.subset(autoattack, n),
-                "notes": notes(threat, defenses[defense], args.run_dir / "robust")},
+                "notes": autoattack.get("notes", [])},
             "worst_case": None if worst is None else {**worst, "attacks": attacks},
         }
         models = {manifest["models"][m]["file"]: m for m in manifest["models"]}

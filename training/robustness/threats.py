@@ -27,7 +27,8 @@ class Threat:
     which transfers better); ``eot-fgsm``/``eot-pgd``: white-box through the whole
     defense, gradients averaged over ``k`` noise draws; ``bpda``: EOT with the purifier's backward
     pass replaced by the identity; ``square``: black-box, ``queries`` per image; ``autoattack``: the reference
-    AutoAttack, version ``rand`` (EOT over ``k`` = 20 draws) on a stochastic defense, else ``standard``."""
+    AutoAttack, version ``rand`` (EOT over ``k`` = 20 draws) on a stochastic defense, else ``standard``;
+    ``apgd``: only AutoAttack's APGD-CE and APGD-DLR (version ``rand``'s pair, EOT over ``k`` draws)."""
 
     attack: str
     eps: float
@@ -45,19 +46,22 @@ class Threat:
             return f"square-eps{self.eps}-q{self.queries}"
         if self.attack == "autoattack":
             return f"autoattack-{'rand' if self.k > 1 else 'standard'}-eps{self.eps}"
+        if self.attack == "apgd":
+            return f"apgd-ce-dlr-eps{self.eps}-k{self.k}"
         if self.attack == "eot-fgsm":
             return f"eot-fgsm-eps{self.eps}-k{self.k}"
         return f"{self.attack}-eps{self.eps}-s{self.steps}-k{self.k}-r{self.restarts}"
 
     def for_defense(self, defense: Defense) -> "Threat":
         """A deterministic defense needs one draw per gradient, not ``k``; AutoAttack's ``rand`` takes 20."""
-        if self.attack == "autoattack":
+        if self.attack in ("autoattack", "apgd"):
             return replace(self, k=EOT_DRAWS if defense.stochastic else 1, steps=100, restarts=1)
         return self if defense.stochastic or self.attack == "square" else replace(self, k=1, restarts=1)
 
     def attack_for(self, defense: Defense, seed: int):
-        if self.attack == "autoattack":
-            return ReferenceAutoAttack(defense.model, self.eps, stochastic=self.k > 1, seed=seed)
+        if self.attack in ("autoattack", "apgd"):
+            return ReferenceAutoAttack(defense.model, self.eps, stochastic=self.k > 1, seed=seed,
+                                       apgd_only=self.attack == "apgd")
         if self.attack == "square":
             return Square(defense.model, eps=self.eps, n_queries=self.queries, seed=seed)
         if self.attack == "eot-fgsm":

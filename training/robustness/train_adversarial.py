@@ -25,7 +25,7 @@ The purifier's checkpoint is written beside the classifier's, as ``<out>-purifie
 
 The adversarial recipes keep the epoch with the best PGD-10 accuracy (through the purifier, if any) on
 ``val_n`` validation images, the guard against catastrophic overfitting; ``purified`` keeps the best
-purified-clean validation accuracy. Adam with a one-cycle (cyclic) learning rate, as train-classifier.
+purified-clean validation accuracy. The checkpoint keeps every epoch's figure as ``history``. Adam with a one-cycle (cyclic) learning rate, as train-classifier.
 """
 
 from __future__ import annotations
@@ -256,7 +256,7 @@ def run(config: Config) -> None:
     trained = model if joint is None else nn.Sequential(joint, model)  # what the optimizer and the attack see
     opt = torch.optim.Adam(trained.parameters(), lr=config.lr)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=config.lr, total_steps=config.epochs * steps)
-    ckpt_path, start_epoch, best = config.run_dir / config.out, 0, {"metric": -1.0}
+    ckpt_path, start_epoch, best, history = config.run_dir / config.out, 0, {"metric": -1.0}, []
     if config.resume and ckpt_path.is_file():
         _, ckpt = load_checkpoint(ckpt_path, device)
         if ckpt.get("complete"):
@@ -266,7 +266,7 @@ def run(config: Config) -> None:
             joint.load_state_dict(ckpt["purifier"]["state_dict"])
         opt.load_state_dict(ckpt["optimizer"])
         sched.load_state_dict(ckpt["scheduler"])
-        start_epoch, best = ckpt["epoch"], ckpt["best"]
+        start_epoch, best, history = ckpt["epoch"], ckpt["best"], ckpt.get("history", [])
         log.info("resuming %s at epoch %d of %d", ckpt_path, start_epoch, config.epochs)
 
     purifier_path = config.artifact_dir / config.purifier if config.purifier else None
@@ -293,15 +293,16 @@ def run(config: Config) -> None:
                         desc=f"{config.inputs} {config.dataset} epoch {epoch + 1}")
             metric = recipe.validate()
             log.info("epoch %d: %s %.4f", epoch + 1, recipe.describe["selection"], metric)
+            history.append(round(metric, 4))
             if metric > best["metric"]:
                 best = {"metric": metric, "epoch": epoch + 1, "state_dict": copy.deepcopy(trained.state_dict())}
             save_checkpoint(ckpt_path, "vgg16", vgg, model, optimizer=opt.state_dict(), scheduler=sched.state_dict(),
-                            epoch=epoch + 1, best=best, train_config=train_config, **extra())
+                            epoch=epoch + 1, best=best, history=history, train_config=train_config, **extra())
     trained.load_state_dict(best["state_dict"])
     torch.manual_seed(0)
     val_acc = (predict(trained, val[0], device=device).argmax(1) == val[1]).float().mean().item()
     summary = dict(complete=True, epoch=config.epochs, best_epoch=best["epoch"], val_accuracy=val_acc,
-                   val_selection_metric=best["metric"], train_config=train_config)
+                   val_selection_metric=best["metric"], history=history, train_config=train_config)
     if joint is not None:
         save_checkpoint(config.run_dir / config.purifier_out, "autoencoder", joint_config, joint, **summary)
     save_checkpoint(ckpt_path, "vgg16", vgg, model, **summary)
