@@ -107,7 +107,7 @@ def render(results: list[dict]) -> str:
            "`docs/robustness/<dataset>.json`. Accuracies on the first *n* test images with Wilson 95% CIs; "
            f"{PENDING} marks a cell the (resumable) run has not reached yet. To reproduce or finish: "
            "`python -m training robustness --dataset mnist --threads 1`, then `--dataset fashion-mnist` (stages "
-           "`table`, `baselines`, `checks` in that order; cached adversarial sets and trained checkpoints under "
+           "`table`, `baselines`, `checks`, `autoattack`, `recipes` in that order; cached adversarial sets and trained checkpoints under "
            "`runs/<dataset>/` are reused, so a re-run only computes what is missing).", "",
            "Threat models: **oblivious** attacks use the undefended classifier's gradient (the paper's setting); "
            "**adaptive** attacks (EOT-FGSM, EOT-PGD) differentiate through purifier and classifier, averaging the "
