@@ -49,9 +49,9 @@ def test_all_stages_on_a_tiny_subset(tmp_path):
     assert attacks["finetuned"] == attacks["default"] == set(WORST_CASE_ATTACKS) - {"apgd"}
     # the recipe study: each variant trained from the manifest's recipe with one change, attacked beside the default
     variants = result["recipes"]
-    assert set(variants) == {"adv-pgd-epochs4", "adv-pgd-epochs4-steps10"}
-    tc = variants["adv-pgd-epochs4-steps10"]["train_config"]
-    assert (tc["steps"], tc["epochs"], tc["width"], tc["eps"]) == (10, 4, 0.25, 0.3)  # the rest: the default's recipe
+    assert set(variants) == {"adv-pgd-epochs4", "adv-pgd-width0.125"}
+    tc = variants["adv-pgd-width0.125"]["train_config"]
+    assert (tc["width"], tc["epochs"], tc["steps"], tc["eps"]) == (0.125, 8, 5, 0.3)  # the rest: the default's recipe
     assert all(len(v["history"]) == v["train_config"]["epochs"] for v in variants.values())
     assert not set(variants) & set(result["defenses"])  # not columns of the other tables
     for name in ("adv-pgd", *variants):

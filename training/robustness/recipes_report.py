@@ -48,7 +48,8 @@ def recipes_section(cells: Cells) -> list[str]:
            f"`rand`'s pair, one restart of 100 iterations each) and by PGD-{steps} with a random start. Delta: the "
            "paired difference in APGD accuracy from the default on the same images, with a 95% CI (test-set noise "
            "only: one training run per recipe, so run-to-run variation is not in it). Validation: PGD-10 accuracy on 500 validation images "
-           "after each epoch, and the epoch kept.", ""]
+           "after each epoch, and the epoch kept. Train time: wall time in the session that trained the model, on "
+           "2 CPU cores whose speed differed by up to 2x between sessions (compare epochs, not minutes).", ""]
     out += table_lines(["model", "change", "train time", "val PGD-10 by epoch", "clean", f"PGD-{steps}",
                         "APGD-CE + APGD-DLR", "delta APGD"], rows)
     if autoattack and reference:
