@@ -22,7 +22,7 @@ from . import data
 from .artifacts import sha256
 from .jit import freeze, load, quiet_jit
 from .models import INPUT_SHAPE, count_parameters
-from .runs import load_checkpoint, pick_device, predict
+from .runs import load_checkpoint, pick_device, predict, read_timings
 from .steps import Common, from_args
 
 log = logging.getLogger(__name__)
@@ -161,7 +161,6 @@ def run(args: Config) -> None:
                 models[name]["selection"] = json.loads(ablation.read_text())
     samples = write_samples(args.root, args.dataset, out)
     files = file_entries(out)
-    timings = run / "timings.json"
     manifest = {
         "format_version": FORMAT_VERSION,
         "dataset": args.dataset,
@@ -179,7 +178,7 @@ def run(args: Config) -> None:
         "samples": samples,
         "versions": {"torch": torch.__version__, "torchvision": torchvision.__version__,
                      "python": platform.python_version()},
-        "training_wall_time_s": json.loads(timings.read_text()) if timings.is_file() else {},
+        "training_wall_time_s": read_timings(run),
         "metrics": {},
     }
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")

@@ -54,10 +54,16 @@ def load_checkpoint(path: Path, device: torch.device | str = "cpu") -> tuple[nn.
     return model.eval(), ckpt
 
 
+def read_timings(run: Path) -> dict[str, float]:
+    """``<run>/timings.json``: wall seconds per training step ({} before the first)."""
+    path = Path(run) / "timings.json"
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
 def record_timing(run: Path, step: str, seconds: float) -> None:
     """Wall time of a training step, merged into ``<run>/timings.json`` for the manifest."""
     path = Path(run) / "timings.json"
-    timings = json.loads(path.read_text()) if path.is_file() else {}
+    timings = read_timings(run)
     timings[step] = round(seconds, 1)
     path.write_text(json.dumps(timings, indent=2))
 

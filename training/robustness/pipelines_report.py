@@ -4,7 +4,7 @@ beside the published MNIST results."""
 from __future__ import annotations
 
 from ..markdown import table_lines
-from .results import PENDING, Cells, fmt
+from .results import PENDING, Cells, fmt, minutes
 
 # MNIST, l-inf eps 0.3, clean / AutoAttack accuracy (%): the AutoAttack README and the MadryLab mnist_challenge
 # leaderboard, as Croce & Hein (2020) report them.
@@ -64,7 +64,7 @@ def _recipes(pipelines: dict) -> list[str]:
         recipe = ", ".join(f"{k}={tc[k]}" for k in keys if tc.get(k) is not None)
         seconds = p.get("train_seconds")
         rows.append([name + (" (default)" if p.get("default") else ""), recipe, tc.get("selection", ""),
-                     f"{seconds / 60:.0f} min" if seconds else ""])
+                     minutes(seconds)])
     if not rows:
         return []
     return ["", "Training of the adversarially trained pipelines (Adam, one-cycle learning rate; wall time on the "

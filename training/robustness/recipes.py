@@ -15,6 +15,7 @@ from pathlib import Path
 
 import torch
 
+from ..runs import read_timings
 from ..steps import Common, derive
 from . import train_adversarial
 from .defenses import Defense, load_eager
@@ -54,10 +55,9 @@ def train(config: Common, only: tuple[str, ...] = ()) -> dict[str, dict]:
 def summary(run: Path, name: str, change: dict) -> dict:
     """What the results file keeps of a variant: its change, recipe, per-epoch validation and wall time."""
     ckpt = torch.load(run / f"{name}.ckpt", map_location="cpu", weights_only=False)
-    timings = json.loads((run / "timings.json").read_text()) if (run / "timings.json").is_file() else {}
     return {"change": change, "train_config": ckpt["train_config"], "best_epoch": ckpt["best_epoch"],
             "history": ckpt.get("history"), "val_selection_metric": ckpt["val_selection_metric"],
-            "train_seconds": timings.get(f"train-{name}")}
+            "train_seconds": read_timings(run).get(f"train-{name}")}
 
 
 def defenses(run: Path, names, device) -> dict[str, Defense]:

@@ -5,15 +5,11 @@ from __future__ import annotations
 
 from ..markdown import table_lines
 from ..stats import paired_difference
-from .results import Cells, fmt
+from .results import Cells, fmt, minutes
 
 
 def _change(change: dict, recipe: dict) -> str:
     return ", ".join(f"{k} {recipe.get(k)} -> {v}" for k, v in change.items())
-
-
-def _minutes(seconds) -> str:
-    return f"{seconds / 60:.0f} min" if seconds else ""
 
 
 def recipes_section(cells: Cells) -> list[str]:
@@ -34,12 +30,11 @@ def recipes_section(cells: Cells) -> list[str]:
             d, lo, hi = paired_difference(apgd["hits"], reference["hits"])
             delta = f"{d:+.3f} [{lo:+.3f}, {hi:+.3f}]"
             side = "below" if hi < 0 else "above" if lo > 0 else "not separable from"
-            findings.append(f"- {_change(v['change'], recipe)}: APGD accuracy {d:+.3f} [{lo:+.3f}, {hi:+.3f}], "
-                            f"{side} the default.")
+            findings.append(f"- {_change(v['change'], recipe)}: APGD accuracy {delta}, {side} the default.")
         history = ", ".join(f"{h:.3f}" for h in v["history"]) if v and v.get("history") else ""
         kept = f" (kept {v['best_epoch']})" if v else ""
         rows.append([name + (" (default)" if v is None else ""), _change(v["change"], recipe) if v else "shipped recipe",
-                     _minutes(v["train_seconds"] if v else pipeline.get("train_seconds")), history + kept if history else "",
+                     minutes(v["train_seconds"] if v else pipeline.get("train_seconds")), history + kept if history else "",
                      fmt(cells.result["clean"].get(name)), fmt(pgd), fmt(apgd), delta])
     autoattack = cells.get(default, "autoattack", eps, cells.autoattack_n(default, eps))
     out = ["", "### Where the gap comes from: one change to the recipe at a time", "",
@@ -47,13 +42,14 @@ def recipes_section(cells: Cells) -> list[str]:
            f"the first {n} test images at eps={eps} by AutoAttack's APGD-CE then APGD-DLR (`pyautoattack`, version "
            f"`rand`'s pair, one restart of 100 iterations each) and by PGD-{steps} with a random start. Delta: the "
            "paired difference in APGD accuracy from the default on the same images, with a 95% CI (test-set noise "
-           "only: one training run per recipe, so run-to-run variation is not in it). Validation: PGD-10 accuracy on 500 validation images "
-           "after each epoch, and the epoch kept. Train time: wall time in the session that trained the model, on "
+           "only: one training run per recipe, so run-to-run variation is not in it). Validation: PGD-10 accuracy "
+           "on 500 validation images after each epoch, and the epoch kept. Train time: wall time in the session that trained the model, on "
            "2 CPU cores whose speed differed by up to 2x between sessions (compare epochs, not minutes).", ""]
     out += table_lines(["model", "change", "train time", "val PGD-10 by epoch", "clean", f"PGD-{steps}",
                         "APGD-CE + APGD-DLR", "delta APGD"], rows)
     if autoattack and reference:
-        out += ["", f"- The default under the full AutoAttack (standard, n={autoattack['n']}): {fmt(autoattack)}; "
+        version = "rand" if autoattack["k"] > 1 else "standard"
+        out += ["", f"- The default under the full AutoAttack ({version}, n={autoattack['n']}): {fmt(autoattack)}; "
                 f"under APGD-CE + APGD-DLR: {fmt(reference)}; under PGD-{steps}: "
                 f"{fmt(cells.get(default, 'eot-pgd', eps, n, steps=steps, k=1))}."]
     return out + findings

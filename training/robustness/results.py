@@ -98,6 +98,11 @@ class Cells:
         return {"accuracy": correct / n, "ci95": [lo, hi], "n": n}
 
 
+def minutes(seconds: float | None) -> str:
+    """Wall seconds as whole minutes; empty when not recorded."""
+    return f"{seconds / 60:.0f} min" if seconds else ""
+
+
 def fmt(entry: dict | None, ci: bool = True) -> str:
     """A cell's accuracy, with its Wilson 95% CI unless ``ci`` is off; PENDING when missing."""
     if not entry:

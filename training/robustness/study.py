@@ -33,7 +33,7 @@ import torch
 
 from .. import data, train_classifier
 from ..advsets import AdvSetSpec, cached
-from ..runs import pick_device
+from ..runs import pick_device, read_timings
 from ..steps import Common, derive, from_args
 from ..stats import rate
 from . import recipes, report, train_adversarial
@@ -124,7 +124,7 @@ def train_missing(config: Config) -> None:
 
 def trained_models(run: Path) -> dict:
     """What the baselines stage trained: recipe, validation metrics and wall time of each checkpoint."""
-    timings = json.loads((run / "timings.json").read_text()) if (run / "timings.json").is_file() else {}
+    timings = read_timings(run)
     out = {}
     for name in (SURROGATE, ADV_TRAINED, FINETUNED):
         if (run / name).is_file():
@@ -151,7 +151,7 @@ def autoattack_plan(defenses: dict[str, Defense], args: Config) -> list[tuple[st
     return cells + [(d, Threat("autoattack", AUTOATTACK_EPS[args.dataset]), n) for d in (*CHECKED, "none")]
 
 
-def recipes_plan(defenses: dict[str, Defense], args: Config) -> list[tuple[str, Threat, int]]:
+def recipes_plan(args: Config) -> list[tuple[str, Threat, int]]:
     """The default pipeline and its recipe variants, each under APGD-CE + APGD-DLR and PGD at the dataset's eps."""
     default, _ = recipes.default_recipe(args.artifact_dir)
     eps, n = AUTOATTACK_EPS[args.dataset], args.n
@@ -164,7 +164,7 @@ def plan(stage: str, defenses: dict[str, Defense], args: Config) -> list[tuple[s
     if stage == "autoattack":
         cells = autoattack_plan(defenses, args)
     elif stage == "recipes":
-        cells = recipes_plan(defenses, args)
+        cells = recipes_plan(args)
     else:
         cells = _attack_plan(stage, list(defenses), args)
     return [(d, t, k) for d, t, k in cells if d in defenses and (not args.defenses or d in args.defenses)

@@ -25,7 +25,8 @@ The purifier's checkpoint is written beside the classifier's, as ``<out>-purifie
 
 The adversarial recipes keep the epoch with the best PGD-10 accuracy (through the purifier, if any) on
 ``val_n`` validation images, the guard against catastrophic overfitting; ``purified`` keeps the best
-purified-clean validation accuracy. The checkpoint keeps every epoch's figure as ``history``. Adam with a one-cycle (cyclic) learning rate, as train-classifier.
+purified-clean validation accuracy. The checkpoint keeps every epoch's figure as ``history``. Adam with a
+one-cycle (cyclic) learning rate, as train-classifier.
 """
 
 from __future__ import annotations
