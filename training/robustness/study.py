@@ -39,7 +39,7 @@ from ..stats import rate
 from . import recipes, report, train_adversarial
 from .defenses import ADV_TRAINED, FINETUNED, PIPELINE_DEFENSES, SURROGATE, Defense, build
 from .results import Cells, Results
-from .threats import Threat, craft, detector_auc, fingerprint, notes
+from .threats import Threat, craft, detector_auc, fingerprint
 
 log = logging.getLogger(__name__)
 KNOWN_DEFENSES = ("none", "paper", "default", "vote", "finetuned", "adv-training")
@@ -237,17 +237,17 @@ def run(args: Config) -> None:
             if threat.attack in ("fgsm", "pgd"):
                 spec = (AdvSetSpec("fgsm", eps=threat.eps) if threat.attack == "fgsm"
                         else AdvSetSpec("pgd", eps=threat.eps, alpha=0.01, steps=40))
-                adv, seconds = cached(run / "adv", defenses["none"].model, xs, ys, spec, tag="test0",
-                                      device=device), None
+                adv, seconds, found = cached(run / "adv", defenses["none"].model, xs, ys, spec, tag="test0",
+                                             device=device), None, []
             elif threat.attack == "transfer":
-                adv, seconds = craft(threat, Defense("surrogate", "transfer surrogate", surrogate), xs, ys,
-                                     run / "robust", device, args.chunk)
+                adv, seconds, found = craft(threat, Defense("surrogate", "transfer surrogate", surrogate), xs, ys,
+                                            run / "robust", device, args.chunk)
             else:
                 threat, attacked = threat.for_defense(d), defenses[d.attacked_as or name]
-                adv, seconds = craft(threat, attacked, xs, ys, run / "robust", device, args.chunk)
+                adv, seconds, found = craft(threat, attacked, xs, ys, run / "robust", device, args.chunk)
             hits = d.predict(adv, args.seed, device) == ys
             # what AutoAttack reported about the defense, kept with the cell (the attack cache may not last)
-            reported = {"notes": notes(threat, attacked, run / "robust")} if threat.attack in ("autoattack", "apgd") else {}
+            reported = {"notes": found} if threat.attack in ("autoattack", "apgd") else {}
             results.cell(name, threat, {**rate(hits), "attack_seconds": seconds, "fingerprint": fingerprint(d.model),
                                         "hits": "".join("1" if h else "0" for h in hits.tolist()), **reported})
             log.info("%s %s n=%d: %.4f", name, threat.key(), n, hits.float().mean())

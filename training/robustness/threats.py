@@ -81,18 +81,19 @@ def fingerprint(model) -> str:
 
 
 def craft(threat: Threat, defense: Defense, x: Tensor, y: Tensor, cache: Path, device, chunk: int,
-          cached_only: bool = False) -> tuple[Tensor | None, float]:
-    """Adversarial images against ``defense`` and the attack's total seconds, in cached chunks of
-    ``chunk`` images (a chunk's seed is its first index, so any prefix of the test set reuses them)."""
+          cached_only: bool = False) -> tuple[Tensor | None, float, list[str]]:
+    """Adversarial images against ``defense``, the attack's total seconds and what it reported about the defense
+    (AutoAttack's checks, deduplicated), in cached chunks of ``chunk`` images (a chunk's seed is its first
+    index, so any prefix of the test set reuses them)."""
     folder = Path(cache) / f"{threat.key()}-{fingerprint(defense.model)}"
-    advs, seconds = [], 0.0
+    advs, seconds, notes = [], 0.0, []
     for start in tqdm(range(0, len(x), chunk), desc=f"{defense.name} {threat.key()}", disable=cached_only):
         stop = min(start + chunk, len(x))
         path = folder / f"{start:05d}-{stop:05d}.pt"
         if path.is_file():
             blob = torch.load(path)
         elif cached_only:
-            return None, seconds
+            return None, seconds, []
         else:
             torch.manual_seed(CHUNK_SEED + start)  # the attack's noise draws, apart from the evaluation's
             began = time.perf_counter()
@@ -104,14 +105,8 @@ def craft(threat: Threat, defense: Defense, x: Tensor, y: Tensor, cache: Path, d
             path.with_suffix(".tmp").replace(path)
         advs.append(blob["adv"])
         seconds += blob["seconds"]
-    return torch.cat(advs), round(seconds, 1)
-
-
-def notes(threat: Threat, defense: Defense, cache: Path) -> list[str]:
-    """What the attack reported about the defense (AutoAttack's checks), over the cached chunks, deduplicated."""
-    folder = Path(cache) / f"{threat.key()}-{fingerprint(defense.model)}"
-    found = [note for path in sorted(folder.glob("*.pt")) for note in torch.load(path).get("notes", [])]
-    return list(dict.fromkeys(found))
+        notes += blob.get("notes", [])
+    return torch.cat(advs), round(seconds, 1), list(dict.fromkeys(notes))
 
 
 def roc_auc(positive: Tensor, negative: Tensor) -> float:
@@ -132,7 +127,7 @@ def detector_auc(defense: Defense, x: Tensor, y: Tensor, run: Path, args, eps_li
     out = {"score": "per-image reconstruction MSE of the default purifier", "n": len(x), "auc": {}}
     for eps in eps_list:
         threat = Threat("eot-pgd", eps, steps=args.steps, k=args.eot, restarts=args.restarts)
-        adv, _ = craft(threat, defense, x, y, run / "robust", device, args.chunk, cached_only=True)
+        adv, _, _ = craft(threat, defense, x, y, run / "robust", device, args.chunk, cached_only=True)
         if adv is not None:
             out["auc"][str(eps)] = roc_auc(mse(adv), clean)
     return out
