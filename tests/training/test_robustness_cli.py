@@ -50,7 +50,7 @@ def test_all_stages_on_a_tiny_subset(tmp_path):
     # the recipe study: each variant trained from the manifest's recipe with one change, attacked beside the default
     variants = result["recipes"]
     assert set(variants) == {"adv-pgd-epochs4", "adv-pgd-width0.125", "adv-pgd-epochs4-steps10",
-                             "adv-pgd-epochs4-trades", "adv-pgd-epochs4-seed1"}
+                             "adv-pgd-epochs4-trades", "adv-pgd-epochs4-steps10-seed1"}
     tc = variants["adv-pgd-width0.125"]["train_config"]
     assert (tc["width"], tc["epochs"], tc["steps"], tc["eps"]) == (0.125, 8, 5, 0.3)  # the rest: the default's recipe
     tc = variants["adv-pgd-epochs4-trades"]["train_config"]
@@ -119,10 +119,10 @@ def test_the_recipe_section_shows_each_change_beside_the_default_on_the_same_ima
                                              "autoattack_eps": 0.3},
               "clean": {}, "pipelines": {"adv-pgd": {"default": True, "training": {"epochs": 8, "width": 0.25},
                                                      "train_seconds": 600}},
-              "recipes": {"adv-pgd-epochs4": {"change": {"epochs": 4}, "history": [0.5, 0.7, 0.8, 0.75],
-                                              "best_epoch": 3, "train_seconds": 300},
-                          "adv-pgd-epochs4-steps10": {"change": {"epochs": 4, "steps": 10}, "best_epoch": 4,
-                                                      "train_seconds": 600}},
+              "recipes": {"adv-pgd-epochs4": {"base": "adv-pgd", "change": {"epochs": 4},
+                                              "history": [0.5, 0.7, 0.8, 0.75], "best_epoch": 3, "train_seconds": 300},
+                          "adv-pgd-epochs4-steps10": {"base": "adv-pgd", "change": {"epochs": 4, "steps": 10},
+                                                      "best_epoch": 4, "train_seconds": 600}},
               "cells": {"a": cell("adv-pgd", "apgd", "1111"), "b": cell("adv-pgd-epochs4", "apgd", "1100"),
                         "c": cell("adv-pgd", "eot-pgd", "1111", s=50),
                         "d": cell("adv-pgd-epochs4-steps10", "apgd", "1110")}}

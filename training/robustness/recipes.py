@@ -1,4 +1,4 @@
-"""Where a robust pipeline's gap to its target comes from: the default pipeline's classifier retrained with one
+"""Where a robust pipeline's gap to its target comes from: a served pipeline's classifier retrained with one
 part of its recipe changed at a time (half the width, half the epochs), every model under the same strong
 attack on the same test images.
 
@@ -20,47 +20,56 @@ from ..steps import Common, derive
 from . import train_adversarial
 from .defenses import Defense, load_eager
 
-# per dataset: the changes, each a variant trained beside the default: half the epochs, half the width; on
-# MNIST also, at half the epochs, a stronger training attack, the other training method and another seed (how
-# much one retraining moves the figures by chance alone)
+# per served pipeline: the changes, each a variant of its classifier trained beside it: half the epochs, half
+# the width; for adv-pgd also, at half the epochs, a stronger training attack, the other training method and,
+# for the stronger attack, another seed (how much one retraining moves the figures by chance alone)
 VARIANTS = {
-    "mnist": ({"epochs": 4}, {"width": 0.125}, {"epochs": 4, "steps": 10}, {"epochs": 4, "inputs": "trades"},
-              {"epochs": 4, "seed": 1}),
-    "fashion-mnist": ({"width": 0.125}, {"epochs": 3}),
+    "adv-pgd": ({"epochs": 4}, {"width": 0.125}, {"epochs": 4, "steps": 10}, {"epochs": 4, "inputs": "trades"},
+                {"epochs": 4, "steps": 10, "seed": 1}),
+    "adv-trades": ({"width": 0.125}, {"epochs": 3}),
 }
 _NOT_RECIPE = {f.name for f in fields(Common)} | {"out"}
 
 
-def default_recipe(artifact_dir: Path) -> tuple[str, dict]:
-    """(default pipeline name, the training options of its classifier, as the manifest records them)."""
+def bases(artifact_dir: Path) -> list[str]:
+    """The pipelines of the manifest in ``artifact_dir`` whose classifiers have variants to study."""
+    pipelines = json.loads((Path(artifact_dir) / "manifest.json").read_text()).get("pipelines", {})
+    return [name for name in VARIANTS if name in pipelines]
+
+
+def recipe(artifact_dir: Path, base: str) -> dict:
+    """The training options of pipeline ``base``'s classifier, as the manifest records them."""
     manifest = json.loads((Path(artifact_dir) / "manifest.json").read_text())
-    name = manifest["default_pipeline"]
     by_file = {m["file"]: m for m in manifest["models"].values()}
-    recorded = by_file[manifest["pipelines"][name]["classifier"]].get("training", {})
+    recorded = by_file[manifest["pipelines"][base]["classifier"]].get("training", {})
     options = {f.name for f in fields(train_adversarial.Config)} - _NOT_RECIPE
-    return name, {k: v for k, v in recorded.items() if k in options}
+    return {k: v for k, v in recorded.items() if k in options}
 
 
-def variants(dataset: str, default: str) -> dict[str, dict]:
-    """{name: change} of every variant of ``dataset``'s default pipeline ``default``."""
+def variants(base: str) -> dict[str, dict]:
+    """{name: change} of every variant of pipeline ``base``'s classifier."""
     def part(key, value):
         return value if isinstance(value, str) else f"{key}{value}"
-    return {"-".join([default, *(part(k, v) for k, v in change.items())]): change for change in VARIANTS[dataset]}
+    return {"-".join([base, *(part(k, v) for k, v in change.items())]): change for change in VARIANTS[base]}
 
 
 def train(config: Common, only: tuple[str, ...] = ()) -> dict[str, dict]:
-    """Train the missing variants (each resumable; ``only``: just these names); {name: change} of those."""
-    default, recipe = default_recipe(config.artifact_dir)
-    out = {name: change for name, change in variants(config.dataset, default).items() if not only or name in only}
-    for name, change in out.items():
-        train_adversarial.run(derive(train_adversarial.Config, config, **{**recipe, **change}, out=f"{name}.ckpt"))
+    """Train the missing variants (each resumable; ``only``: just these names); {name: {base, change}} of those."""
+    out = {}
+    for base in bases(config.artifact_dir):
+        options = recipe(config.artifact_dir, base)
+        for name, change in variants(base).items():
+            if not only or name in only:
+                train_adversarial.run(derive(train_adversarial.Config, config, **{**options, **change},
+                                             out=f"{name}.ckpt"))
+                out[name] = {"base": base, "change": change}
     return out
 
 
-def summary(run: Path, name: str, change: dict) -> dict:
-    """What the results file keeps of a variant: its change, recipe, per-epoch validation and wall time."""
+def summary(run: Path, name: str, variant: dict) -> dict:
+    """What the results file keeps of a variant: its base and change, recipe, per-epoch validation, wall time."""
     ckpt = torch.load(run / f"{name}.ckpt", map_location="cpu", weights_only=False)
-    return {"change": change, "train_config": ckpt["train_config"], "best_epoch": ckpt["best_epoch"],
+    return {**variant, "train_config": ckpt["train_config"], "best_epoch": ckpt["best_epoch"],
             "history": ckpt.get("history"), "val_selection_metric": ckpt["val_selection_metric"],
             "train_seconds": read_timings(run).get(f"train-{name}")}
 

@@ -12,56 +12,63 @@ def _change(change: dict, recipe: dict) -> str:
     return ", ".join(f"{k} {recipe.get(k)} -> {v}" for k, v in change.items())
 
 
-def _baseline(name: str, variants: dict, default: str) -> str:
-    """What a variant is compared with: the variant whose change is the largest part of its own, else the default
-    (so a variant that adds a second change to another isolates that second change)."""
-    change = variants[name]["change"].items()
-    parts = [other for other, v in variants.items() if other != name and v["change"].items() < change]
-    return max(parts, key=lambda other: len(variants[other]["change"]), default=default)
+def _baseline(name: str, variants: dict) -> str:
+    """What a variant is compared with: the variant of the same base whose change is the largest part of its own,
+    else the base pipeline (so a variant that adds a second change to another isolates that second change)."""
+    base, change = variants[name]["base"], variants[name]["change"].items()
+    parts = [other for other, v in variants.items()
+             if other != name and v["base"] == base and v["change"].items() < change]
+    return max(parts, key=lambda other: len(variants[other]["change"]), default=base)
 
 
 def recipes_section(cells: Cells) -> list[str]:
     """Empty until the recipes stage has run."""
     variants = cells.result.get("recipes", {})
-    default = next((name for name, p in cells.result.get("pipelines", {}).items() if p.get("default")), None)
-    if not variants or default is None:
+    bases = [b for b in dict.fromkeys(v["base"] for v in variants.values()) if b in cells.result.get("pipelines", {})]
+    if not bases:
         return []
     eps, n, steps = cells.cfg["autoattack_eps"], cells.cfg["n"], cells.cfg["eot_steps"]
-    pipeline = cells.result["pipelines"][default]
+    out = ["", "### Where the gap comes from: one change to the recipe at a time", "",
+           f"A served pipeline's classifier retrained with one part of its recipe changed, each model attacked on "
+           f"the first {n} test images at eps={eps} by AutoAttack's APGD-CE then APGD-DLR (`pyautoattack`, version "
+           f"`rand`'s pair, one restart of 100 iterations each) and by PGD-{steps} with a random start. Delta: the "
+           "paired difference in APGD accuracy from the model in the compared-with column on the same images (the "
+           "pipeline's own classifier, or the variant whose change this one extends, so that the delta isolates "
+           "the added change), with a 95% CI (test-set noise only: one training run per recipe, so run-to-run "
+           "variation is not in it). Validation: PGD-10 accuracy on 500 validation images after each epoch, and "
+           "the epoch kept. Train time: wall time in the session that trained the model, on 2 CPU cores whose "
+           "speed differed by up to 2x between sessions (compare epochs, not minutes)."]
+    for base in bases:
+        out += _base_table(cells, base, {k: v for k, v in variants.items() if v["base"] == base}, eps, n, steps)
+    return out
+
+
+def _base_table(cells: Cells, base: str, variants: dict, eps: float, n: int, steps: int) -> list[str]:
+    pipeline = cells.result["pipelines"][base]
     recipe = pipeline.get("training") or {}
-    reference = cells.get(default, "apgd", eps, n, k=1)
     rows, findings = [], []
-    for name, v in [(default, None), *variants.items()]:
+    for name, v in [(base, None), *variants.items()]:
         apgd, pgd = cells.get(name, "apgd", eps, n, k=1), cells.get(name, "eot-pgd", eps, n, steps=steps, k=1)
-        delta, baseline = "", _baseline(name, variants, default) if v else ""
+        delta, baseline = "", _baseline(name, variants) if v else ""
         against = cells.get(baseline, "apgd", eps, n, k=1) if v else None
         if apgd and against:
             d, lo, hi = paired_difference(apgd["hits"], against["hits"])
             delta = f"{d:+.3f} [{lo:+.3f}, {hi:+.3f}]"
             side = "below" if hi < 0 else "above" if lo > 0 else "not separable from"
-            findings.append(f"- {_change(v['change'], recipe)}: APGD accuracy {delta}, {side} "
-                            f"{'the default' if baseline == default else baseline}.")
+            findings.append(f"- {_change(v['change'], recipe)}: APGD accuracy {delta}, {side} {baseline}.")
         history = ", ".join(f"{h:.3f}" for h in v["history"]) if v and v.get("history") else ""
         kept = f" (kept {v['best_epoch']})" if v else ""
-        rows.append([name + (" (default)" if v is None else ""), _change(v["change"], recipe) if v else "shipped recipe",
+        label = name + (" (default)" if pipeline.get("default") else "") if v is None else name
+        rows.append([label, _change(v["change"], recipe) if v else "shipped recipe",
                      minutes(v["train_seconds"] if v else pipeline.get("train_seconds")), history + kept if history else "",
                      fmt(cells.result["clean"].get(name)), fmt(pgd), fmt(apgd), baseline, delta])
-    autoattack = cells.get(default, "autoattack", eps, cells.autoattack_n(default, eps))
-    out = ["", "### Where the gap comes from: one change to the recipe at a time", "",
-           f"The default pipeline's classifier retrained with one part of its recipe changed, each model attacked on "
-           f"the first {n} test images at eps={eps} by AutoAttack's APGD-CE then APGD-DLR (`pyautoattack`, version "
-           f"`rand`'s pair, one restart of 100 iterations each) and by PGD-{steps} with a random start. Delta: the "
-           "paired difference in APGD accuracy from the model in the compared-with column on the same images (the "
-           "default, or the variant whose change this one extends, so that the delta isolates the added change), "
-           "with a 95% CI (test-set noise "
-           "only: one training run per recipe, so run-to-run variation is not in it). Validation: PGD-10 accuracy "
-           "on 500 validation images after each epoch, and the epoch kept. Train time: wall time in the session that trained the model, on "
-           "2 CPU cores whose speed differed by up to 2x between sessions (compare epochs, not minutes).", ""]
-    out += table_lines(["model", "change", "train time", "val PGD-10 by epoch", "clean", f"PGD-{steps}",
-                        "APGD-CE + APGD-DLR", "compared with", "delta APGD"], rows)
+    out = ["", *table_lines(["model", "change", "train time", "val PGD-10 by epoch", "clean", f"PGD-{steps}",
+                             "APGD-CE + APGD-DLR", "compared with", "delta APGD"], rows)]
+    autoattack = cells.get(base, "autoattack", eps, cells.autoattack_n(base, eps))
+    reference = cells.get(base, "apgd", eps, n, k=1)
     if autoattack and reference:
         version = "rand" if autoattack["k"] > 1 else "standard"
-        out += ["", f"- The default under the full AutoAttack ({version}, n={autoattack['n']}): {fmt(autoattack)}; "
+        out += ["", f"- {base} under the full AutoAttack ({version}, n={autoattack['n']}): {fmt(autoattack)}; "
                 f"under APGD-CE + APGD-DLR: {fmt(reference)}; under PGD-{steps}: "
-                f"{fmt(cells.get(default, 'eot-pgd', eps, n, steps=steps, k=1))}."]
+                f"{fmt(cells.get(base, 'eot-pgd', eps, n, steps=steps, k=1))}."]
     return out + findings

@@ -11,8 +11,8 @@ Stages, in priority order (each resumable; every adversarial set is cached in ch
 - ``checks``: convergence in steps and in EOT samples, BPDA, Square (black-box).
 - ``autoattack``: the reference AutoAttack on every served pipeline, and the rest of the suite on those the
   stages above do not cover; each pipeline's numbers go into the manifest that names it.
-- ``recipes``: trains the default pipeline's classifier again with one part of its recipe changed at a time
-  (``recipes.VARIANTS``) and attacks every variant and the default with AutoAttack's APGD-CE and APGD-DLR and
+- ``recipes``: trains a served pipeline's classifier again with one part of its recipe changed at a time
+  (``recipes.VARIANTS``) and attacks every variant and the pipeline with AutoAttack's APGD-CE and APGD-DLR and
   with PGD: which change the robust accuracy depends on.
 
 After each stage the reconstruction-error detector's ROC AUC is measured on the EOT-PGD sets that exist.
@@ -152,10 +152,9 @@ def autoattack_plan(defenses: dict[str, Defense], args: Config) -> list[tuple[st
 
 
 def recipes_plan(args: Config) -> list[tuple[str, Threat, int]]:
-    """The default pipeline and its recipe variants, each under APGD-CE + APGD-DLR and PGD at the dataset's eps."""
-    default, _ = recipes.default_recipe(args.artifact_dir)
+    """Each studied pipeline and its recipe variants, each under APGD-CE + APGD-DLR and PGD at the dataset's eps."""
     eps, n = AUTOATTACK_EPS[args.dataset], args.n
-    names = [default, *recipes.variants(args.dataset, default)]
+    names = [name for base in recipes.bases(args.artifact_dir) for name in (base, *recipes.variants(base))]
     return [(d, t, n) for d in names for t in (Threat("apgd", eps), Threat("eot-pgd", eps, steps=args.steps, k=1))]
 
 
@@ -222,8 +221,8 @@ def run(args: Config) -> None:
         results.defenses({name: d.label for name, d in defenses.items()})
         if stage == "recipes":  # the variants are not defenses of the other tables
             variants = recipes.train(args, only=args.defenses)
-            for name, change in variants.items():
-                results.put("recipes", name, recipes.summary(run, name, change))
+            for name, variant in variants.items():
+                results.put("recipes", name, recipes.summary(run, name, variant))
             defenses |= recipes.defenses(run, variants, device)
         for name, d in defenses.items():  # clean accuracy, unless measured on this very model already
             if results.data["clean"].get(name, {}).get("fingerprint") != fingerprint(d.model):
