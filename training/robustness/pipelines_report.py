@@ -58,7 +58,8 @@ def _recipes(pipelines: dict) -> list[str]:
         tc = p.get("training") or {}
         if not tc.get("attack"):
             continue
-        keys = ("attack", "eps", "steps", "alpha", "beta", "eps_ramp", "epochs", "lr", "batch_size", "width", "purifier")
+        keys = ("attack", "eps", "steps", "alpha", *(("beta",) if tc.get("inputs") == "trades" else ()), "eps_ramp",
+                "epochs", "lr", "batch_size", "width", "purifier")
         if tc.get("joint"):  # the purifier trained with it
             keys += ("joint", "latent_dim", "noise_std", "recon_weight")
         recipe = ", ".join(f"{k}={tc[k]}" for k in keys if tc.get(k) is not None)
