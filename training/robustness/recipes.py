@@ -31,15 +31,19 @@ VARIANTS = {
 _NOT_RECIPE = {f.name for f in fields(Common)} | {"out"}
 
 
+def _manifest(artifact_dir: Path) -> dict:
+    return json.loads((Path(artifact_dir) / "manifest.json").read_text())
+
+
 def bases(artifact_dir: Path) -> list[str]:
     """The pipelines of the manifest in ``artifact_dir`` whose classifiers have variants to study."""
-    pipelines = json.loads((Path(artifact_dir) / "manifest.json").read_text()).get("pipelines", {})
+    pipelines = _manifest(artifact_dir).get("pipelines", {})
     return [name for name in VARIANTS if name in pipelines]
 
 
 def recipe(artifact_dir: Path, base: str) -> dict:
     """The training options of pipeline ``base``'s classifier, as the manifest records them."""
-    manifest = json.loads((Path(artifact_dir) / "manifest.json").read_text())
+    manifest = _manifest(artifact_dir)
     by_file = {m["file"]: m for m in manifest["models"].values()}
     recorded = by_file[manifest["pipelines"][base]["classifier"]].get("training", {})
     options = {f.name for f in fields(train_adversarial.Config)} - _NOT_RECIPE

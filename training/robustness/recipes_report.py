@@ -58,8 +58,7 @@ def _base_table(cells: Cells, base: str, variants: dict, eps: float, n: int, ste
             findings.append(f"- {_change(v['change'], recipe)}: APGD accuracy {delta}, {side} {baseline}.")
         history = ", ".join(f"{h:.3f}" for h in v["history"]) if v and v.get("history") else ""
         kept = f" (kept {v['best_epoch']})" if v else ""
-        label = name + (" (default)" if pipeline.get("default") else "") if v is None else name
-        rows.append([label, _change(v["change"], recipe) if v else "shipped recipe",
+        rows.append([f"{name} (default)" if v is None and pipeline.get("default") else name, _change(v["change"], recipe) if v else "shipped recipe",
                      minutes(v["train_seconds"] if v else pipeline.get("train_seconds")), history + kept if history else "",
                      fmt(cells.result["clean"].get(name)), fmt(pgd), fmt(apgd), baseline, delta])
     out = ["", *table_lines(["model", "change", "train time", "val PGD-10 by epoch", "clean", f"PGD-{steps}",
