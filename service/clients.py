@@ -5,7 +5,7 @@ run uvicorn with ``--proxy-headers`` and ``--forwarded-allow-ips`` so this is th
 """
 
 from collections import OrderedDict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Generic, TypeVar
 
 State = TypeVar("State")
@@ -44,6 +44,3 @@ class BoundedTable(Generic[State]):
 
     def __len__(self) -> int:
         return len(self._states)
-
-    def items(self) -> Iterator[tuple[str, State]]:
-        return iter(list(self._states.items()))

@@ -30,7 +30,9 @@ def test_bounded_table_evicts_the_least_recently_seen() -> None:
     gone = []
     table = BoundedTable(2, dict, on_evict=gone.append)
     table.get("a"), table.get("b"), table.get("a"), table.get("c")
-    assert [client for client, _ in table.items()] == ["a", "c"] and gone == ["b"]
+    assert gone == ["b"] and len(table) == 2 and table.peek("b") is None
+    table.get("d")  # "a" was seen before "c"
+    assert gone == ["b", "a"] and table.peek("c") is not None
 
 
 def test_budget_refills_at_its_rate_and_refusals_spend_nothing() -> None:

@@ -12,13 +12,20 @@ def _change(change: dict, recipe: dict) -> str:
     return ", ".join(f"{k} {recipe.get(k)} -> {v}" for k, v in change.items())
 
 
-def _baseline(name: str, variants: dict) -> str:
-    """What a variant is compared with: the variant of the same base whose change is the largest part of its own,
-    else the base pipeline (so a variant that adds a second change to another isolates that second change)."""
-    base, change = variants[name]["base"], variants[name]["change"].items()
-    parts = [other for other, v in variants.items()
-             if other != name and v["base"] == base and v["change"].items() < change]
-    return max(parts, key=lambda other: len(variants[other]["change"]), default=base)
+def _baseline(name: str, variants: dict, recipe: dict) -> str:
+    """What a variant is compared with: of the base pipeline and the variants listed before this one, the one whose
+    recipe is fewest options away from its own (on a tie, the one listed last). So a variant that adds a change to
+    another, or sets one of its options to another value, isolates that one difference."""
+    base, names = variants[name]["base"], list(variants)
+    options = set().union(*(v["change"] for v in variants.values()))
+
+    def full(model: str) -> dict:
+        return {**recipe, **(variants[model]["change"] if model in variants else {})}
+
+    def apart(other: str) -> int:
+        return sum(full(other).get(k) != full(name).get(k) for k in options)
+
+    return min(reversed([base, *names[:names.index(name)]]), key=apart)
 
 
 def recipes_section(cells: Cells) -> list[str]:
@@ -33,11 +40,11 @@ def recipes_section(cells: Cells) -> list[str]:
            f"the first {n} test images at eps={eps} by AutoAttack's APGD-CE then APGD-DLR (`pyautoattack`, version "
            f"`rand`'s pair, one restart of 100 iterations each) and by PGD-{steps} with a random start. Delta: the "
            "paired difference in APGD accuracy from the model in the compared-with column on the same images (the "
-           "pipeline's own classifier, or the variant whose change this one extends, so that the delta isolates "
-           "the added change), with a 95% CI (test-set noise only: one training run per recipe, so run-to-run "
-           "variation is not in it). Validation: PGD-10 accuracy on 500 validation images after each epoch, and "
-           "the epoch kept. Train time: wall time in the session that trained the model, on 2 CPU cores whose "
-           "speed differed by up to 2x between sessions (compare epochs, not minutes)."]
+           "pipeline's own classifier or the variant listed before it whose recipe is closest, so that the delta "
+           "isolates one difference), with a 95% CI (test-set noise only: one training run per recipe, so "
+           "run-to-run variation is not in it). Validation: PGD-10 accuracy on 500 validation images after each "
+           "epoch, and the epoch kept. Train time: wall time in the session that trained the model, on 2 CPU cores "
+           "whose speed differed by up to 2x between sessions (compare epochs, not minutes)."]
     for base in bases:
         out += _base_table(cells, base, {k: v for k, v in variants.items() if v["base"] == base}, eps, n, steps)
     return out
@@ -49,7 +56,7 @@ def _base_table(cells: Cells, base: str, variants: dict, eps: float, n: int, ste
     rows, findings = [], []
     for name, v in [(base, None), *variants.items()]:
         apgd, pgd = cells.get(name, "apgd", eps, n, k=1), cells.get(name, "eot-pgd", eps, n, steps=steps, k=1)
-        delta, baseline = "", _baseline(name, variants) if v else ""
+        delta, baseline = "", _baseline(name, variants, recipe) if v else ""
         against = cells.get(baseline, "apgd", eps, n, k=1) if v else None
         if apgd and against:
             d, lo, hi = paired_difference(apgd["hits"], against["hits"])
@@ -58,7 +65,8 @@ def _base_table(cells: Cells, base: str, variants: dict, eps: float, n: int, ste
             findings.append(f"- {_change(v['change'], recipe)}: APGD accuracy {delta}, {side} {baseline}.")
         history = ", ".join(f"{h:.3f}" for h in v["history"]) if v and v.get("history") else ""
         kept = f" (kept {v['best_epoch']})" if v else ""
-        rows.append([f"{name} (default)" if v is None and pipeline.get("default") else name, _change(v["change"], recipe) if v else "shipped recipe",
+        label = f"{name} (default)" if v is None and pipeline.get("default") else name
+        rows.append([label, _change(v["change"], recipe) if v else "shipped recipe",
                      minutes(v["train_seconds"] if v else pipeline.get("train_seconds")), history + kept if history else "",
                      fmt(cells.result["clean"].get(name)), fmt(pgd), fmt(apgd), baseline, delta])
     out = ["", *table_lines(["model", "change", "train time", "val PGD-10 by epoch", "clean", f"PGD-{steps}",
