@@ -50,7 +50,8 @@ def test_all_stages_on_a_tiny_subset(tmp_path):
     # the recipe study: each variant trained from the manifest's recipe with one change, attacked beside the default
     variants = result["recipes"]
     assert set(variants) == {"adv-pgd-epochs4", "adv-pgd-width0.125", "adv-pgd-epochs4-steps10",
-                             "adv-pgd-epochs4-trades", "adv-pgd-epochs4-steps10-seed1"}
+                             "adv-pgd-epochs4-trades", "adv-pgd-epochs4-steps10-seed1",
+                             "adv-pgd-epochs4-steps20", "adv-pgd-steps10"}
     tc = variants["adv-pgd-width0.125"]["train_config"]
     assert (tc["width"], tc["epochs"], tc["steps"], tc["eps"]) == (0.125, 8, 5, 0.3)  # the rest: the default's recipe
     tc = variants["adv-pgd-epochs4-trades"]["train_config"]
@@ -122,10 +123,13 @@ def test_the_recipe_section_shows_each_change_beside_the_default_on_the_same_ima
               "recipes": {"adv-pgd-epochs4": {"base": "adv-pgd", "change": {"epochs": 4},
                                               "history": [0.5, 0.7, 0.8, 0.75], "best_epoch": 3, "train_seconds": 300},
                           "adv-pgd-epochs4-steps10": {"base": "adv-pgd", "change": {"epochs": 4, "steps": 10},
-                                                      "best_epoch": 4, "train_seconds": 600}},
+                                                      "best_epoch": 4, "train_seconds": 600},
+                          "adv-pgd-epochs4-steps20": {"base": "adv-pgd", "change": {"epochs": 4, "steps": 20},
+                                                      "best_epoch": 4, "train_seconds": 900}},
               "cells": {"a": cell("adv-pgd", "apgd", "1111"), "b": cell("adv-pgd-epochs4", "apgd", "1100"),
                         "c": cell("adv-pgd", "eot-pgd", "1111", s=50),
-                        "d": cell("adv-pgd-epochs4-steps10", "apgd", "1110")}}
+                        "d": cell("adv-pgd-epochs4-steps10", "apgd", "1110"),
+                        "e": cell("adv-pgd-epochs4-steps20", "apgd", "1111")}}
     lines = recipes_section(Cells(result))
     row = next(line for line in lines if line.startswith("| adv-pgd-epochs4 "))
     assert "epochs 8 -> 4" in row and "5 min" in row and "0.500, 0.700, 0.800, 0.750 (kept 3)" in row
@@ -133,6 +137,9 @@ def test_the_recipe_section_shows_each_change_beside_the_default_on_the_same_ima
     # a variant that extends another is compared with it, so its delta is that of the added change alone
     row = next(line for line in lines if line.startswith("| adv-pgd-epochs4-steps10 "))
     assert "epochs 8 -> 4, steps None -> 10" in row and "| adv-pgd-epochs4 | +0.250 [" in row
+    # one that sets an option of an earlier variant to another value is compared with that variant
+    row = next(line for line in lines if line.startswith("| adv-pgd-epochs4-steps20 "))
+    assert "| adv-pgd-epochs4-steps10 | +0.250 [" in row
     default = next(line for line in lines if line.startswith("| adv-pgd (default)"))
     assert "shipped recipe" in default and "10 min" in default and default.count(PENDING) == 1  # no clean cell
     assert recipes_section(Cells({**result, "recipes": {}})) == []
