@@ -140,6 +140,7 @@ def test_the_recipe_section_shows_each_change_beside_the_default_on_the_same_ima
     # one that sets an option of an earlier variant to another value is compared with that variant
     row = next(line for line in lines if line.startswith("| adv-pgd-epochs4-steps20 "))
     assert "| adv-pgd-epochs4-steps10 | +0.250 [" in row
+    assert "- steps 10 -> 20: APGD accuracy +0.250 [" in "\n".join(lines)  # the finding names that difference
     default = next(line for line in lines if line.startswith("| adv-pgd (default)"))
     assert "shipped recipe" in default and "10 min" in default and default.count(PENDING) == 1  # no clean cell
     assert recipes_section(Cells({**result, "recipes": {}})) == []

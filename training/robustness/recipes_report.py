@@ -12,20 +12,23 @@ def _change(change: dict, recipe: dict) -> str:
     return ", ".join(f"{k} {recipe.get(k)} -> {v}" for k, v in change.items())
 
 
+def _apart(model: str, other: str, variants: dict, recipe: dict) -> dict:
+    """{option: (other's value, model's value)} for each option the two recipes set differently."""
+    def full(name: str) -> dict:
+        return {**recipe, **variants.get(name, {}).get("change", {})}
+
+    mine, theirs = full(model), full(other)
+    options = set().union(*(v["change"] for v in variants.values()))
+    return {k: (theirs.get(k), mine.get(k)) for k in sorted(options) if theirs.get(k) != mine.get(k)}
+
+
 def _baseline(name: str, variants: dict, recipe: dict) -> str:
     """What a variant is compared with: of the base pipeline and the variants listed before this one, the one whose
     recipe is fewest options away from its own (on a tie, the one listed last). So a variant that adds a change to
     another, or sets one of its options to another value, isolates that one difference."""
-    base, names = variants[name]["base"], list(variants)
-    options = set().union(*(v["change"] for v in variants.values()))
-
-    def full(model: str) -> dict:
-        return {**recipe, **(variants[model]["change"] if model in variants else {})}
-
-    def apart(other: str) -> int:
-        return sum(full(other).get(k) != full(name).get(k) for k in options)
-
-    return min(reversed([base, *names[:names.index(name)]]), key=apart)
+    names = list(variants)
+    earlier = [variants[name]["base"], *names[:names.index(name)]]
+    return min(reversed(earlier), key=lambda other: len(_apart(name, other, variants, recipe)))
 
 
 def recipes_section(cells: Cells) -> list[str]:
@@ -62,7 +65,8 @@ def _base_table(cells: Cells, base: str, variants: dict, eps: float, n: int, ste
             d, lo, hi = paired_difference(apgd["hits"], against["hits"])
             delta = f"{d:+.3f} [{lo:+.3f}, {hi:+.3f}]"
             side = "below" if hi < 0 else "above" if lo > 0 else "not separable from"
-            findings.append(f"- {_change(v['change'], recipe)}: APGD accuracy {delta}, {side} {baseline}.")
+            difference = ", ".join(f"{k} {a} -> {b}" for k, (a, b) in _apart(name, baseline, variants, recipe).items())
+            findings.append(f"- {difference}: APGD accuracy {delta}, {side} {baseline}.")
         history = ", ".join(f"{h:.3f}" for h in v["history"]) if v and v.get("history") else ""
         kept = f" (kept {v['best_epoch']})" if v else ""
         label = f"{name} (default)" if v is None and pipeline.get("default") else name
