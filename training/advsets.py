@@ -23,6 +23,7 @@ from .models import INPUT_SHAPE
 from .runs import record_timing
 
 log = logging.getLogger(__name__)
+FINGERPRINT_GRID = 0.1  # logit units
 
 
 @dataclass(frozen=True)
@@ -54,11 +55,15 @@ class AdvSetSpec:
 def model_fingerprint(model: nn.Module, device: torch.device | str = "cpu") -> str:
     """A short hash of what the model computes on a fixed probe batch, so that a cache never
     outlives the classifier it attacked.  It is the same for an eager module and its frozen
-    TorchScript export (which has no state_dict, and whose saved bytes vary between saves)."""
+    TorchScript export (which has no state_dict, and whose saved bytes vary between saves), and
+    on another CPU: the logits are hashed on a grid of ``FINGERPRINT_GRID``, far coarser than the
+    float32 rounding by which those differ (about 1e-6), and far finer than the gap between two
+    trained models."""
     probe = torch.rand(16, *INPUT_SHAPE, generator=torch.Generator().manual_seed(1234))
     with torch.no_grad():
         logits = model(probe.to(device)).cpu()
-    return hashlib.sha256(torch.round(logits * 1000).to(torch.int64).numpy().tobytes()).hexdigest()[:12]
+    cells = torch.round(logits / FINGERPRINT_GRID).to(torch.int64)
+    return hashlib.sha256(cells.numpy().tobytes()).hexdigest()[:12]
 
 
 def generate(classifier: nn.Module, images: Tensor, labels: Tensor, spec: AdvSetSpec, seed: int = 0,

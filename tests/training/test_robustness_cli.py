@@ -11,6 +11,7 @@ from training.robustness.defenses import PIPELINE_DEFENSES
 from training.robustness.recipes_report import recipes_section
 from training.robustness.report import PENDING, render
 from training.robustness.results import WORST_CASE_ATTACKS, Cells
+from training.robustness.study import Config, plan
 from training.runs import save_checkpoint
 
 from .conftest import ARTIFACTS, DATA_ROOT, REPO
@@ -115,6 +116,18 @@ def test_a_worst_case_restricted_to_some_kinds_of_attack_and_autoattack_n_per_de
     assert cells.autoattack_n("default", 0.1) == 8 and cells.autoattack_n("finetuned", 0.1) is None
 
 
+def test_a_table_on_fewer_images_reads_the_first_images_of_a_larger_run():
+    def cell(n, hits, queries=1000):
+        return {"defense": "adv", "attack": "square", "eps": 0.3, "n": n, "hits": hits, "queries": queries,
+                "accuracy": hits.count("1") / n}
+    cells = Cells({"config": {"n": 4}, "cells": {"a": cell(8, "00111111"), "b": cell(6, "011111"),
+                                                  "c": cell(6, "000000", queries=10)}})
+    assert cells.first("adv", "square", 0.3, 2, queries=1000)["accuracy"] == 0.5  # the 6-image run's first two
+    assert cells.first("adv", "square", 0.3, 8, queries=1000)["accuracy"] == 0.75  # an exact run as it is
+    assert cells.first("adv", "square", 0.3, 9, queries=1000) is None
+    assert cells.first("adv", "square", 0.1, 2) is None
+
+
 def test_the_recipe_section_shows_each_change_beside_the_default_on_the_same_images():
     def cell(defense, attack, hits, **kw):
         return {"defense": defense, "attack": attack, "eps": 0.3, "n": 4, "hits": hits, "k": 1, "steps": kw.get("s", 100),
@@ -147,3 +160,14 @@ def test_the_recipe_section_shows_each_change_beside_the_default_on_the_same_ima
     default = next(line for line in lines if line.startswith("| adv-pgd (default)"))
     assert "shipped recipe" in default and "10 min" in default and default.count(PENDING) == 1  # no clean cell
     assert recipes_section(Cells({**result, "recipes": {}})) == []
+
+
+def test_the_recipe_stage_also_measures_a_pipeline_named_on_the_command_line():
+    names = ("adv-pgd", "adv-pgd-steps10", "adv-pgd10-16ep", "adv-pgd10")
+    config = Config(dataset="mnist", artifacts=ARTIFACTS, defenses=("adv-pgd10-16ep",))
+    cells = plan("recipes", dict.fromkeys(names), config)
+    assert {(d, t.attack, n) for d, t, n in cells} == {("adv-pgd10-16ep", "apgd", config.n),
+                                                       ("adv-pgd10-16ep", "eot-pgd", config.n)}
+    # without it, the study covers its own pipelines and variants, and no other served pipeline
+    assert {d for d, _, _ in plan("recipes", dict.fromkeys(names), Config(dataset="mnist", artifacts=ARTIFACTS))} == {
+        "adv-pgd", "adv-pgd-steps10"}

@@ -28,7 +28,7 @@ VARIANTS = {
     "adv-pgd": ({"epochs": 4}, {"width": 0.125}, {"epochs": 4, "steps": 10}, {"epochs": 4, "inputs": "trades"},
                 {"epochs": 4, "steps": 10, "seed": 1}, {"epochs": 4, "steps": 20}, {"steps": 10},
                 {"epochs": 4, "steps": 10, "width": 0.5}, {"steps": 10, "epochs": 16}),
-    "adv-trades": ({"width": 0.125}, {"epochs": 3}),
+    "adv-trades": ({"width": 0.125}, {"epochs": 3}, {"epochs": 12}),
 }
 _NOT_RECIPE = {f.name for f in fields(Common)} | {"out"}
 

@@ -62,7 +62,7 @@ def other_threats(cells: Cells) -> list[str]:
     square = [c for c in cells.all if c["attack"] == "square"]
     eps_sq = sorted({c["eps"] for c in square})
     names_sq = [d for d in names if any(c["defense"] == d for c in square)]
-    out += table_lines(["eps"] + names_sq, [[str(e)] + [fmt(cells.get(d, "square", e, m, queries=cells.cfg["square_queries"]))
+    out += table_lines(["eps"] + names_sq, [[str(e)] + [fmt(cells.first(d, "square", e, m, queries=cells.cfg["square_queries"]))
                                                    for d in names_sq] for e in eps_sq] or [[PENDING]])
     return out
 

@@ -89,6 +89,15 @@ class Cells:
         lo, hi = wilson(sum(survived), n)
         return {"accuracy": sum(survived) / n, "ci95": [lo, hi], "n": n}, len(runs)
 
+    def first(self, defense: str, attack: str, eps: float, n: int, **match) -> dict | None:
+        """The cell on ``n`` images, else the first ``n`` images of the smallest run on more."""
+        exact = self.get(defense, attack, eps, n, **match)
+        if exact:
+            return exact
+        larger = [c for c in self.all if (c["defense"], c["attack"]) == (defense, attack) and c["n"] > n
+                  and abs(c["eps"] - eps) < 1e-9 and all(c[k] == v for k, v in match.items())]
+        return self.subset(min(larger, key=lambda c: c["n"]), n) if larger else None
+
     def subset(self, entry: dict | None, n: int) -> dict | None:
         """The same cell restricted to the first ``n`` images (the per-image hits are stored)."""
         if not entry:

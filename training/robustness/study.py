@@ -152,9 +152,11 @@ def autoattack_plan(defenses: dict[str, Defense], args: Config) -> list[tuple[st
 
 
 def recipes_plan(args: Config) -> list[tuple[str, Threat, int]]:
-    """Each studied pipeline and its recipe variants, each under APGD-CE + APGD-DLR and PGD at the dataset's eps."""
+    """Each studied pipeline and its recipe variants, each under APGD-CE + APGD-DLR and PGD at the dataset's eps;
+    and any other pipeline named with ``--defenses`` (a retrained recipe, to compare on the same images)."""
     eps, n = AUTOATTACK_EPS[args.dataset], args.n
     names = [name for base in recipes.bases(args.artifact_dir) for name in (base, *recipes.variants(base))]
+    names += [name for name in args.defenses if name not in names]
     return [(d, t, n) for d in names for t in (Threat("apgd", eps), Threat("eot-pgd", eps, steps=args.steps, k=1))]
 
 
