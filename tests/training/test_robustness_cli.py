@@ -8,7 +8,7 @@ import sys
 
 from training.models import VGG16, VGGConfig
 from training.robustness.defenses import PIPELINE_DEFENSES
-from training.robustness.recipes_report import recipes_section
+from training.robustness.recipes_report import recipes_section, replicates
 from training.robustness.report import PENDING, render
 from training.robustness.results import WORST_CASE_ATTACKS, Cells
 from training.robustness.study import Config, plan
@@ -141,11 +141,14 @@ def test_the_recipe_section_shows_each_change_beside_the_default_on_the_same_ima
                           "adv-pgd-epochs4-steps10": {"base": "adv-pgd", "change": {"epochs": 4, "steps": 10},
                                                       "best_epoch": 4, "train_seconds": 600},
                           "adv-pgd-epochs4-steps20": {"base": "adv-pgd", "change": {"epochs": 4, "steps": 20},
-                                                      "best_epoch": 4, "train_seconds": 900}},
+                                                      "best_epoch": 4, "train_seconds": 900},
+                          "adv-pgd-epochs16": {"base": "adv-pgd", "change": {"epochs": 16}, "best_epoch": 16,
+                                               "train_seconds": 1200}},
               "cells": {"a": cell("adv-pgd", "apgd", "1111"), "b": cell("adv-pgd-epochs4", "apgd", "1100"),
                         "c": cell("adv-pgd", "eot-pgd", "1111", s=50),
                         "d": cell("adv-pgd-epochs4-steps10", "apgd", "1110"),
-                        "e": cell("adv-pgd-epochs4-steps20", "apgd", "1111")}}
+                        "e": cell("adv-pgd-epochs4-steps20", "apgd", "1111"),
+                        "f": cell("adv-pgd-epochs16", "apgd", "1111")}}
     lines = recipes_section(Cells(result))
     row = next(line for line in lines if line.startswith("| adv-pgd-epochs4 "))
     assert "epochs 8 -> 4" in row and "5 min" in row and "0.500, 0.700, 0.800, 0.750 (kept 3)" in row
@@ -157,9 +160,38 @@ def test_the_recipe_section_shows_each_change_beside_the_default_on_the_same_ima
     row = next(line for line in lines if line.startswith("| adv-pgd-epochs4-steps20 "))
     assert "| adv-pgd-epochs4-steps10 | +0.250 [" in row
     assert "- steps 10 -> 20: APGD accuracy +0.250 [" in "\n".join(lines)  # the finding names that difference
+    # of two earlier models one option away, the one nearer in value: 16 epochs against 8, not against 4
+    row = next(line for line in lines if line.startswith("| adv-pgd-epochs16 "))
+    assert "| adv-pgd | +0.000 [" in row
     default = next(line for line in lines if line.startswith("| adv-pgd (default)"))
     assert "shipped recipe" in default and "10 min" in default and default.count(PENDING) == 1  # no clean cell
     assert recipes_section(Cells({**result, "recipes": {}})) == []
+
+
+def test_a_pipeline_trained_again_with_a_variants_recipe_is_shown_as_the_spread_between_two_runs():
+    def cell(defense, hits):
+        return {"defense": defense, "attack": "apgd", "eps": 0.3, "n": 4, "hits": hits, "k": 1, "steps": 100,
+                "restarts": 1, "accuracy": hits.count("1") / 4, "ci95": [0.0, 1.0]}
+    recipe = {"epochs": 8, "steps": 10, "width": 0.25, "seed": 0}
+    variant = {"base": "adv-pgd", "change": {"epochs": 16}, "best_epoch": 11, "train_seconds": 1200,
+               "train_config": {**recipe, "epochs": 16, "out": "adv-pgd-epochs16.ckpt", "workdir": "runs"}}
+    pipelines = {"adv-pgd": {"training": {**recipe, "out": "adv-pgd.ckpt"}},
+                 "adv-pgd-16ep": {"training": {**recipe, "epochs": 16, "out": "adv-pgd-16ep.ckpt", "workdir": "/x"},
+                                  "train_seconds": 900, "default": True},
+                 "adv-pgd-seed1": {"training": {**recipe, "epochs": 16, "seed": 1, "out": "adv-pgd-seed1.ckpt"}},
+                 "adv-pgd-epochs16": {"training": {**variant["train_config"]}}}
+    # where it ran and its file name are not the recipe; the variant's own export and another seed are no replicate
+    assert replicates(pipelines, {"adv-pgd-epochs16": variant}) == {"adv-pgd-16ep": "adv-pgd-epochs16"}
+    result = {"dataset": "mnist", "config": {"n": 4, "eot_steps": 50, "restarts": 1, "eot_samples": 8, "autoattack_eps": 0.3},
+              "clean": {}, "pipelines": {k: pipelines[k] for k in ("adv-pgd", "adv-pgd-16ep")},
+              "recipes": {"adv-pgd-epochs16": variant},
+              "cells": {"a": cell("adv-pgd", "1100"), "b": cell("adv-pgd-epochs16", "1111"),
+                        "c": cell("adv-pgd-16ep", "1110")}}
+    lines = recipes_section(Cells(result))
+    row = next(line for line in lines if line.startswith("| adv-pgd-16ep "))
+    assert "adv-pgd-epochs16's recipe, trained again" in row and "15 min" in row
+    assert "| adv-pgd-epochs16 | -0.250 [" in row
+    assert "- adv-pgd-16ep, the recipe of adv-pgd-epochs16 trained again: APGD accuracy -0.250 [" in "\n".join(lines)
 
 
 def test_the_recipe_stage_also_measures_a_pipeline_named_on_the_command_line():

@@ -23,12 +23,13 @@ from .defenses import Defense, load_eager
 # per served pipeline: the changes, each a variant of its classifier trained beside it: half the epochs, half
 # the width; for adv-pgd also, at half the epochs, a stronger training attack (PGD-10, then PGD-20), the other
 # training method and, for PGD-10, another seed (how much one retraining moves the figures by chance alone),
-# twice the width (capacity under the stronger attack), the full epochs and twice them
+# twice the width (capacity under the stronger attack), the full epochs and twice them; for adv-trades also twice
+# the epochs, then twice the width
 VARIANTS = {
     "adv-pgd": ({"epochs": 4}, {"width": 0.125}, {"epochs": 4, "steps": 10}, {"epochs": 4, "inputs": "trades"},
                 {"epochs": 4, "steps": 10, "seed": 1}, {"epochs": 4, "steps": 20}, {"steps": 10},
                 {"epochs": 4, "steps": 10, "width": 0.5}, {"steps": 10, "epochs": 16}),
-    "adv-trades": ({"width": 0.125}, {"epochs": 3}, {"epochs": 12}),
+    "adv-trades": ({"width": 0.125}, {"epochs": 3}, {"epochs": 12}, {"width": 0.5}),
 }
 _NOT_RECIPE = {f.name for f in fields(Common)} | {"out"}
 
@@ -47,9 +48,13 @@ def recipe(artifact_dir: Path, base: str) -> dict:
     """The training options of pipeline ``base``'s classifier, as the manifest records them."""
     manifest = _manifest(artifact_dir)
     by_file = {m["file"]: m for m in manifest["models"].values()}
-    recorded = by_file[manifest["pipelines"][base]["classifier"]].get("training", {})
-    options = {f.name for f in fields(train_adversarial.Config)} - _NOT_RECIPE
-    return {k: v for k, v in recorded.items() if k in options}
+    return options(by_file[manifest["pipelines"][base]["classifier"]].get("training", {}))
+
+
+def options(training: dict) -> dict:
+    """The options of a recorded training config that make its recipe (not where it ran, nor its file names)."""
+    recipe_fields = {f.name for f in fields(train_adversarial.Config)} - _NOT_RECIPE
+    return {k: v for k, v in training.items() if k in recipe_fields}
 
 
 def variants(base: str) -> dict[str, dict]:
@@ -63,10 +68,10 @@ def train(config: Common, only: tuple[str, ...] = ()) -> dict[str, dict]:
     """Train the missing variants (each resumable; ``only``: just these names); {name: {base, change}} of those."""
     out = {}
     for base in bases(config.artifact_dir):
-        options = recipe(config.artifact_dir, base)
+        shipped = recipe(config.artifact_dir, base)
         for name, change in variants(base).items():
             if not only or name in only:
-                train_adversarial.run(derive(train_adversarial.Config, config, **{**options, **change},
+                train_adversarial.run(derive(train_adversarial.Config, config, **{**shipped, **change},
                                              out=f"{name}.ckpt"))
                 out[name] = {"base": base, "change": change}
     return out

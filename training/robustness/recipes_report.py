@@ -3,8 +3,11 @@ retrained with one part of the recipe changed, under the same attacks on the sam
 
 from __future__ import annotations
 
+import math
+
 from ..markdown import table_lines
 from ..stats import paired_difference
+from .recipes import options
 from .results import Cells, fmt, minutes
 
 
@@ -22,13 +25,34 @@ def _apart(model: str, other: str, variants: dict, recipe: dict) -> dict:
     return {k: (theirs.get(k), mine.get(k)) for k in sorted(options) if theirs.get(k) != mine.get(k)}
 
 
+def _distance(apart: dict) -> tuple[int, float]:
+    """How far two recipes are: the options they set differently, then how far apart their values are (as a ratio,
+    so 12 epochs is nearer 6 than 3; a value with no ratio, such as an unset option or a method, is furthest)."""
+    def ratio(a, b) -> float:
+        numbers = all(isinstance(x, (int, float)) and not isinstance(x, bool) and x > 0 for x in (a, b))
+        return abs(math.log(a / b)) if numbers else math.inf
+    return len(apart), sum(ratio(a, b) for a, b in apart.values())
+
+
 def _baseline(name: str, variants: dict, recipe: dict) -> str:
     """What a variant is compared with: of the base pipeline and the variants listed before this one, the one whose
-    recipe is fewest options away from its own (on a tie, the one listed last). So a variant that adds a change to
-    another, or sets one of its options to another value, isolates that one difference."""
+    recipe is fewest options away from its own, then nearest in value (on a tie, the one listed last). So a
+    variant that adds a change to another, or sets one of its options to another value, isolates that one
+    difference, against the nearest setting of it."""
     names = list(variants)
     earlier = [variants[name]["base"], *names[:names.index(name)]]
-    return min(reversed(earlier), key=lambda other: len(_apart(name, other, variants, recipe)))
+    return min(reversed(earlier), key=lambda other: _distance(_apart(name, other, variants, recipe)))
+
+
+def replicates(pipelines: dict, variants: dict) -> dict[str, str]:
+    """{served pipeline: variant} for each pipeline trained again, in a run of its own, with a variant's recipe."""
+    out = {}
+    for name, pipeline in pipelines.items():
+        training = pipeline.get("training") or {}
+        for variant, v in variants.items():
+            if training.get("out") != f"{variant}.ckpt" and options(training) == options(v.get("train_config") or {}):
+                out[name] = variant
+    return out
 
 
 def recipes_section(cells: Cells) -> list[str]:
@@ -45,7 +69,8 @@ def recipes_section(cells: Cells) -> list[str]:
            "paired difference in APGD accuracy from the model in the compared-with column on the same images (the "
            "pipeline's own classifier or the variant listed before it whose recipe is closest, so that the delta "
            "isolates one difference), with a 95% CI (test-set noise only: one training run per recipe, so "
-           "run-to-run variation is not in it). Validation: PGD-10 accuracy on 500 validation images after each "
+           "run-to-run variation is not in it; a served pipeline trained again with a variant's recipe, listed "
+           "after the variants, measures that variation). Validation: PGD-10 accuracy on 500 validation images after each "
            "epoch, and the epoch kept. Train time: wall time in the session that trained the model, on 2 CPU cores "
            "whose speed differed by up to 2x between sessions (compare epochs, not minutes)."]
     for base in bases:
@@ -73,6 +98,18 @@ def _base_table(cells: Cells, base: str, variants: dict, eps: float, n: int, ste
         rows.append([label, _change(v["change"], recipe) if v else "shipped recipe",
                      minutes(v["train_seconds"] if v else pipeline.get("train_seconds")), history + kept if history else "",
                      fmt(cells.result["clean"].get(name)), fmt(pgd), fmt(apgd), baseline, delta])
+    for name, variant in replicates(cells.result.get("pipelines", {}), variants).items():
+        apgd, against = cells.get(name, "apgd", eps, n, k=1), cells.get(variant, "apgd", eps, n, k=1)
+        delta = ""
+        if apgd and against:
+            d, lo, hi = paired_difference(apgd["hits"], against["hits"])
+            delta = f"{d:+.3f} [{lo:+.3f}, {hi:+.3f}]"
+            side = "below" if hi < 0 else "above" if lo > 0 else "not separable from"
+            findings.append(f"- {name}, the recipe of {variant} trained again: APGD accuracy {delta}, {side} "
+                            f"{variant}: the spread between two runs of one recipe.")
+        rows.append([name, f"{variant}'s recipe, trained again", minutes(cells.result["pipelines"][name].get(
+            "train_seconds")), "", fmt(cells.result["clean"].get(name)),
+            fmt(cells.get(name, "eot-pgd", eps, n, steps=steps, k=1)), fmt(apgd), variant, delta])
     out = ["", *table_lines(["model", "change", "train time", "val PGD-10 by epoch", "clean", f"PGD-{steps}",
                              "APGD-CE + APGD-DLR", "compared with", "delta APGD"], rows)]
     autoattack = cells.get(base, "autoattack", eps, cells.autoattack_n(base, eps))
