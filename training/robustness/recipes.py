@@ -24,12 +24,12 @@ from .defenses import Defense, load_eager
 # the width; for adv-pgd also, at half the epochs, a stronger training attack (PGD-10, then PGD-20), the other
 # training method and, for PGD-10, another seed (how much one retraining moves the figures by chance alone),
 # twice the width (capacity under the stronger attack), the full epochs and twice them; for adv-trades also twice
-# the epochs, then twice the width
+# the epochs, twice the width, then (both of those flat) twice the steps of the training attack
 VARIANTS = {
     "adv-pgd": ({"epochs": 4}, {"width": 0.125}, {"epochs": 4, "steps": 10}, {"epochs": 4, "inputs": "trades"},
                 {"epochs": 4, "steps": 10, "seed": 1}, {"epochs": 4, "steps": 20}, {"steps": 10},
                 {"epochs": 4, "steps": 10, "width": 0.5}, {"steps": 10, "epochs": 16}),
-    "adv-trades": ({"width": 0.125}, {"epochs": 3}, {"epochs": 12}, {"width": 0.5}),
+    "adv-trades": ({"width": 0.125}, {"epochs": 3}, {"epochs": 12}, {"width": 0.5}, {"steps": 10}),
 }
 _NOT_RECIPE = {f.name for f in fields(Common)} | {"out"}
 
