@@ -44,6 +44,15 @@ def _baseline(name: str, variants: dict, recipe: dict) -> str:
     return min(reversed(earlier), key=lambda other: _distance(_apart(name, other, variants, recipe)))
 
 
+def _delta(apgd: dict | None, against: dict | None) -> tuple[str, str]:
+    """The paired difference in APGD accuracy from ``against`` with its 95% CI, and which side of it that falls;
+    empty while either cell is missing."""
+    if not (apgd and against):
+        return "", ""
+    d, lo, hi = paired_difference(apgd["hits"], against["hits"])
+    return f"{d:+.3f} [{lo:+.3f}, {hi:+.3f}]", "below" if hi < 0 else "above" if lo > 0 else "not separable from"
+
+
 def replicates(pipelines: dict, variants: dict) -> dict[str, str]:
     """{served pipeline: variant} for each pipeline trained again, in a run of its own, with a variant's recipe."""
     out = {}
@@ -84,12 +93,9 @@ def _base_table(cells: Cells, base: str, variants: dict, eps: float, n: int, ste
     rows, findings = [], []
     for name, v in [(base, None), *variants.items()]:
         apgd, pgd = cells.get(name, "apgd", eps, n, k=1), cells.get(name, "eot-pgd", eps, n, steps=steps, k=1)
-        delta, baseline = "", _baseline(name, variants, recipe) if v else ""
-        against = cells.get(baseline, "apgd", eps, n, k=1) if v else None
-        if apgd and against:
-            d, lo, hi = paired_difference(apgd["hits"], against["hits"])
-            delta = f"{d:+.3f} [{lo:+.3f}, {hi:+.3f}]"
-            side = "below" if hi < 0 else "above" if lo > 0 else "not separable from"
+        baseline = _baseline(name, variants, recipe) if v else ""
+        delta, side = _delta(apgd, cells.get(baseline, "apgd", eps, n, k=1) if v else None)
+        if delta:
             difference = ", ".join(f"{k} {a} -> {b}" for k, (a, b) in _apart(name, baseline, variants, recipe).items())
             findings.append(f"- {difference}: APGD accuracy {delta}, {side} {baseline}.")
         history = ", ".join(f"{h:.3f}" for h in v["history"]) if v and v.get("history") else ""
@@ -99,12 +105,9 @@ def _base_table(cells: Cells, base: str, variants: dict, eps: float, n: int, ste
                      minutes(v["train_seconds"] if v else pipeline.get("train_seconds")), history + kept if history else "",
                      fmt(cells.result["clean"].get(name)), fmt(pgd), fmt(apgd), baseline, delta])
     for name, variant in replicates(cells.result.get("pipelines", {}), variants).items():
-        apgd, against = cells.get(name, "apgd", eps, n, k=1), cells.get(variant, "apgd", eps, n, k=1)
-        delta = ""
-        if apgd and against:
-            d, lo, hi = paired_difference(apgd["hits"], against["hits"])
-            delta = f"{d:+.3f} [{lo:+.3f}, {hi:+.3f}]"
-            side = "below" if hi < 0 else "above" if lo > 0 else "not separable from"
+        apgd = cells.get(name, "apgd", eps, n, k=1)
+        delta, side = _delta(apgd, cells.get(variant, "apgd", eps, n, k=1))
+        if delta:
             findings.append(f"- {name}, the recipe of {variant} trained again: APGD accuracy {delta}, {side} "
                             f"{variant}: the spread between two runs of one recipe.")
         rows.append([name, f"{variant}'s recipe, trained again", minutes(cells.result["pipelines"][name].get(
