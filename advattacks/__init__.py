@@ -5,11 +5,12 @@ and ``service/`` (``POST /attack``), so that both run the same attack code.  Pix
 at every interface.  ``eps`` may be a float or a tensor of one value per image (used to build
 mixed-epsilon training sets in one pass).  ``EOTPGD`` and ``BPDA`` are the adaptive attacks on a
 randomized purifier; ``Square`` is score-based black-box; ``FGSMRS`` drives fast adversarial training,
-``TRADES`` the inner maximization of TRADES training.
+``TRADES`` the inner maximization of TRADES training, ``APGD`` (PGD with an adaptive step) that of APGD training.
 """
 
 import inspect
 
+from .apgd import APGD
 from .base import Attack
 from .bpda import BPDA, StraightThrough
 from .eot import EOTPGD
@@ -34,5 +35,5 @@ def build(name: str, model, **params) -> Attack:
     return ATTACKS[name](model, **{key: value for key, value in params.items() if value is not None and key in accepted})
 
 
-__all__ = ["ATTACKS", "BPDA", "EOTPGD", "FGSM", "FGSMRS", "PGD", "Attack", "Square", "StraightThrough", "TRADES",
+__all__ = ["APGD", "ATTACKS", "BPDA", "EOTPGD", "FGSM", "FGSMRS", "PGD", "Attack", "Square", "StraightThrough", "TRADES",
            "build", "defaults"]

@@ -5,7 +5,7 @@ import pytest
 import torch
 from torch import nn
 
-from advattacks import BPDA, EOTPGD, FGSMRS, PGD, TRADES, Square, StraightThrough
+from advattacks import APGD, BPDA, EOTPGD, FGSMRS, PGD, TRADES, Square, StraightThrough
 from training.models import VGG16, AutoencoderConfig, ConvAutoencoder, VGGConfig
 from training.robustness import train_adversarial
 from training.robustness.train_adversarial import trades_loss, with_reconstruction
@@ -83,10 +83,11 @@ def _attacks(model, purifier, classifier, eps):
         "square": Square(model, eps=eps, n_queries=30),
         "fgsm-rs": FGSMRS(model, eps=eps),
         "trades": TRADES(classifier, eps=eps, steps=3),
+        "apgd": APGD(model, eps=eps, steps=5, eot_samples=2),
     }
 
 
-@pytest.mark.parametrize("name", ["eot-pgd", "eot-fgsm", "bpda", "square", "fgsm-rs", "trades"])
+@pytest.mark.parametrize("name", ["eot-pgd", "eot-fgsm", "bpda", "square", "fgsm-rs", "trades", "apgd"])
 @pytest.mark.parametrize("eps", [0.1, 0.3, "per-image"])
 def test_every_attack_stays_in_its_eps_ball_and_in_the_image_range(tiny_net, purifier, batch, name, eps):
     x, y = batch
@@ -120,6 +121,21 @@ def test_eot_pgd_with_one_draw_on_a_deterministic_model_is_pgd_with_restarts_onl
     with torch.no_grad():
         fooled = tiny_net(adv).argmax(1) != y
     assert fooled.float().mean() >= (tiny_net(single).argmax(1) != y).float().mean() - 1e-9
+
+
+def test_apgd_returns_each_images_highest_loss_point_and_on_a_linear_model_the_corner_of_its_ball(tiny_net, batch):
+    x, y = batch
+    adv = APGD(tiny_net, eps=0.2, steps=8, random_start=False)(x, y)
+    with torch.no_grad():
+        ce = torch.nn.functional.cross_entropy
+        assert (ce(tiny_net(adv), y, reduction="none") >= ce(tiny_net(x), y, reduction="none")).all()
+    # two classes, linear logits: the loss rises along sign(w_other - w_true) everywhere, so the best point is
+    # the corner of the eps-ball (inside [0, 1]) that the first step of 2 eps already reaches
+    linear = nn.Sequential(nn.Flatten(), nn.Linear(32 * 32, 2)).eval()
+    labels = torch.zeros(len(x), dtype=torch.long)
+    w = linear[1].weight.detach()
+    corner = (x + 0.2 * (w[1] - w[0]).sign().view(1, 1, 32, 32)).clamp(0, 1)
+    assert torch.allclose(APGD(linear, eps=0.2, steps=8, random_start=False)(x, labels), corner, atol=1e-6)
 
 
 def test_trades_moves_the_prediction_away_from_the_clean_one_and_its_loss_weighs_that_by_beta(tiny_net, batch):

@@ -6,6 +6,9 @@ Recipes (``inputs``):
   from a random start, step ``alpha_ratio * eps`` (Wong: 1.25).
 - ``pgd``: PGD adversarial training (Madry et al., 2018): ``steps`` steps of ``2.5 eps / steps`` from a
   random start.
+- ``apgd``: the same, with APGD (Croce & Hein, 2020) as the inner maximization: ``steps`` steps whose size
+  starts at ``2 eps`` and halves, per image, when the loss stops rising (the attack that finds most of what
+  fixed-step PGD misses on a PGD-trained model).
 - ``trades``: TRADES (Zhang et al., 2019): cross-entropy on the clean batch plus ``beta`` times the KL
   divergence of the prediction on ``steps`` steps of KL-ascent from the clean one; a lower ``beta`` keeps
   more clean accuracy.
@@ -42,7 +45,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.utils.data import DataLoader
 
-from advattacks import EOTPGD, FGSMRS, TRADES
+from advattacks import APGD, EOTPGD, FGSMRS, TRADES
 from .. import data
 from ..artifacts import sha256
 from ..jit import load
@@ -56,10 +59,10 @@ TRAIN_EPS = {"mnist": 0.3, "fashion-mnist": 0.1}  # the usual l-inf budgets of e
 
 @dataclass(frozen=True)
 class Config(Common):
-    inputs: str = "fgsm-rs"  # fgsm-rs, pgd, trades or purified
+    inputs: str = "fgsm-rs"  # fgsm-rs, pgd, apgd, trades or purified
     eps: float | None = None  # None: TRAIN_EPS of the dataset
     alpha_ratio: float = 1.25  # FGSM-RS step as a multiple of eps (Wong: 1.25)
-    steps: int = 10  # PGD steps (step 2.5 eps / steps)
+    steps: int = 10  # PGD steps (step 2.5 eps / steps), APGD or TRADES steps
     beta: float = 1.0  # TRADES weight of the robustness (KL) term
     eps_ramp: float = 0.0  # fraction of the training steps over which eps grows linearly from 0
     purifier: str | None = None  # TorchScript purifier in artifacts/<dataset>/ to train through (or on)
@@ -88,11 +91,12 @@ class Config(Common):
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--inputs", choices=("fgsm-rs", "pgd", "trades", "purified"), default=Config.inputs)
+    p.add_argument("--inputs", choices=("fgsm-rs", "pgd", "apgd", "trades", "purified"), default=Config.inputs)
     p.add_argument("--eps", type=float, default=Config.eps, help="training eps (default: 0.3 MNIST, 0.1 Fashion)")
     p.add_argument("--alpha-ratio", type=float, default=Config.alpha_ratio,
                    help="FGSM-RS step as a multiple of eps (Wong: 1.25)")
-    p.add_argument("--steps", type=int, default=Config.steps, help="PGD steps of 2.5 eps / steps")
+    p.add_argument("--steps", type=int, default=Config.steps,
+                   help="steps of the training attack (PGD: each of 2.5 eps / steps)")
     p.add_argument("--beta", type=float, default=Config.beta, help="TRADES weight of the KL term")
     p.add_argument("--eps-ramp", type=float, default=Config.eps_ramp,
                    help="fraction of the training steps over which eps grows linearly from 0 (0: none)")
@@ -167,15 +171,17 @@ def with_reconstruction(loss: Callable[[Tensor, Tensor], Tensor], purifier: nn.M
 
 
 def _attack(config: Config, target: nn.Module, eps: float):
+    eot = config.eot if config.purifier else 1
     if config.inputs == "trades":
         return TRADES(target, eps=eps, steps=config.steps)
+    if config.inputs == "apgd":
+        return APGD(target, eps=eps, steps=config.steps, eot_samples=eot)
     if config.inputs == "fgsm-rs":
         if config.purifier is None:
             return FGSMRS(target, eps=eps, alpha=config.alpha_ratio * eps)
         return EOTPGD(target, eps=eps, alpha=config.alpha_ratio * eps, steps=1, eot_samples=config.eot,
                       stop_when_fooled=False)
-    return EOTPGD(target, eps=eps, steps=config.steps, eot_samples=config.eot if config.purifier else 1,
-                  stop_when_fooled=False)
+    return EOTPGD(target, eps=eps, steps=config.steps, eot_samples=eot, stop_when_fooled=False)
 
 
 def adversarial(config: Config, model: nn.Module, purifier: nn.Module | None, val, device, done: list[int],
@@ -203,6 +209,8 @@ def adversarial(config: Config, model: nn.Module, purifier: nn.Module | None, va
                 "selection": "val PGD-10 accuracy" + (" through the purifier" if through else "")}
     if config.inputs == "fgsm-rs":
         describe["alpha"] = f"{config.alpha_ratio} * eps"
+    elif config.inputs == "apgd":
+        describe |= {"steps": config.steps, "alpha": "2 * eps, halved per image on stalls", "random_start": True}
     else:
         describe |= {"steps": config.steps, "alpha": "2.5 * eps / steps", "random_start": True}
     if config.inputs != "trades":
