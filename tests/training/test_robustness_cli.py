@@ -53,13 +53,18 @@ def test_all_stages_on_a_tiny_subset(tmp_path):
     assert set(variants) == {"adv-pgd-epochs4", "adv-pgd-width0.125", "adv-pgd-epochs4-steps10",
                              "adv-pgd-epochs4-trades", "adv-pgd-epochs4-steps10-seed1",
                              "adv-pgd-epochs4-steps20", "adv-pgd-steps10", "adv-pgd-epochs4-steps10-width0.5",
-                             "adv-pgd-steps10-epochs16"}
+                             "adv-pgd-steps10-epochs16", "adv-pgd-epochs4-steps10-apgd",
+                             "adv-pgd-epochs4-steps10-eps0.35"}
     tc = variants["adv-pgd-width0.125"]["train_config"]
     assert (tc["width"], tc["epochs"], tc["steps"], tc["eps"]) == (0.125, 8, 5, 0.3)  # the rest: the default's recipe
     tc = variants["adv-pgd-epochs4-steps10-width0.5"]["train_config"]
     assert (tc["width"], tc["epochs"], tc["steps"], tc["seed"]) == (0.5, 4, 10, 0)
     tc = variants["adv-pgd-epochs4-trades"]["train_config"]
     assert (tc["inputs"], tc["width"], tc["epochs"], tc["steps"]) == ("trades", 0.25, 4, 5)
+    tc = variants["adv-pgd-epochs4-steps10-apgd"]["train_config"]
+    assert (tc["inputs"], tc["attack"], tc["epochs"], tc["steps"]) == ("apgd", "APGD", 4, 10)
+    tc = variants["adv-pgd-epochs4-steps10-eps0.35"]["train_config"]
+    assert (tc["inputs"], tc["eps"], tc["epochs"], tc["steps"]) == ("pgd", 0.35, 4, 10)
     assert all(len(v["history"]) == v["train_config"]["epochs"] for v in variants.values())
     assert not set(variants) & set(result["defenses"])  # not columns of the other tables
     for name in ("adv-pgd", *variants):
