@@ -52,7 +52,7 @@ class APGD(Attack):
         eps = torch.broadcast_to(self.eps_for(images), (n, 1, 1, 1))
         adv = self.uniform_start(images, eps) if self.random_start else images.detach().clone()
         loss, grad = self.loss_grad(adv, labels)
-        step = 2 * eps.clone()
+        step = 2 * eps
         best, best_loss, best_grad = adv.clone(), loss.clone(), grad.clone()
         window, shortest, shrink = (max(int(f * self.steps), 1) for f in (0.22, 0.06, 0.03))
         rises = torch.zeros(n, device=images.device)  # steps of this window on which the loss rose

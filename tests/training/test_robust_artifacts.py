@@ -9,7 +9,6 @@ import torchattacks
 from torch import nn
 
 from advattacks import APGD, EOTPGD
-
 from training import data
 from training.jit import load
 

@@ -25,9 +25,9 @@ from .defenses import Defense, load_eager
 # training method and, for PGD-10, another seed (how much one retraining moves the figures by chance alone),
 # twice the width (capacity under the stronger attack), the full epochs and twice them, and, at half the
 # epochs, APGD instead of PGD-10 as the training attack (APGD finds what fixed-step PGD misses on these
-# models) and PGD-10 at a larger training eps than the one attacked; for adv-trades also twice the epochs, twice the width, then (both of those flat) twice the steps of
-# the training attack and three times TRADES' weight of the robustness term (clean accuracy has 1.4 points
-# above its floor to trade)
+# models) and PGD-10 at a larger training eps than the one attacked; for adv-trades also twice the epochs,
+# twice the width, then (both of those flat) twice the steps of the training attack and three times TRADES'
+# weight of the robustness term (clean accuracy has 1.4 points above its floor to trade)
 VARIANTS = {
     "adv-pgd": ({"epochs": 4}, {"width": 0.125}, {"epochs": 4, "steps": 10}, {"epochs": 4, "inputs": "trades"},
                 {"epochs": 4, "steps": 10, "seed": 1}, {"epochs": 4, "steps": 20}, {"steps": 10},

@@ -209,10 +209,9 @@ def adversarial(config: Config, model: nn.Module, purifier: nn.Module | None, va
                 "selection": "val PGD-10 accuracy" + (" through the purifier" if through else "")}
     if config.inputs == "fgsm-rs":
         describe["alpha"] = f"{config.alpha_ratio} * eps"
-    elif config.inputs == "apgd":
-        describe |= {"steps": config.steps, "alpha": "2 * eps, halved per image on stalls", "random_start": True}
     else:
-        describe |= {"steps": config.steps, "alpha": "2.5 * eps / steps", "random_start": True}
+        alpha = "2 * eps, halved per image on stalls" if config.inputs == "apgd" else "2.5 * eps / steps"
+        describe |= {"steps": config.steps, "alpha": alpha, "random_start": True}
     if config.inputs != "trades":
         return Recipe(transform, validate, describe)
     describe |= {"beta": config.beta, "loss": "CE(clean) + beta * KL(clean || adversarial)"}
