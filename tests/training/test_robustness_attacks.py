@@ -159,11 +159,13 @@ def test_the_trades_loss_has_finite_gradients_when_a_clean_probability_underflow
 
 def test_a_trades_run_trains_on_clean_and_adversarial_halves_and_records_its_recipe(tmp_path):
     config = train_adversarial.Config(dataset="mnist", root=DATA_ROOT, workdir=tmp_path, inputs="trades", beta=3.0,
-                                      steps=2, epochs=1, limit=200, val_n=16, dry_run=True, out="trades.ckpt")
+                                      steps=2, epochs=1, limit=200, val_n=16, dry_run=True, select_by="apgd",
+                                      out="trades.ckpt")
     train_adversarial.run(config)
     _, ckpt = load_checkpoint(config.run_dir / "trades.ckpt", "cpu")
     assert ckpt["complete"] and ckpt["train_config"]["beta"] == 3.0 and ckpt["train_config"]["attack"] == "TRADES"
     assert ckpt["train_config"]["loss"] == "CE(clean) + beta * KL(clean || adversarial)"
+    assert ckpt["train_config"]["selection"] == "val APGD-10 accuracy" and len(ckpt["history"]) == 1
 
 
 def test_the_joint_loss_adds_the_purifiers_distance_from_every_input_to_its_clean_image():

@@ -54,7 +54,7 @@ def test_all_stages_on_a_tiny_subset(tmp_path):
                              "adv-pgd-epochs4-trades", "adv-pgd-epochs4-steps10-seed1",
                              "adv-pgd-epochs4-steps20", "adv-pgd-steps10", "adv-pgd-epochs4-steps10-width0.5",
                              "adv-pgd-steps10-epochs16", "adv-pgd-epochs4-steps10-apgd",
-                             "adv-pgd-epochs4-steps10-eps0.35"}
+                             "adv-pgd-epochs4-steps10-eps0.35", "adv-pgd-steps10-epochs32-select-by-apgd"}
     tc = variants["adv-pgd-width0.125"]["train_config"]
     assert (tc["width"], tc["epochs"], tc["steps"], tc["eps"]) == (0.125, 8, 5, 0.3)  # the rest: the default's recipe
     tc = variants["adv-pgd-epochs4-steps10-width0.5"]["train_config"]
@@ -65,6 +65,8 @@ def test_all_stages_on_a_tiny_subset(tmp_path):
     assert (tc["inputs"], tc["attack"], tc["epochs"], tc["steps"]) == ("apgd", "APGD", 4, 10)
     tc = variants["adv-pgd-epochs4-steps10-eps0.35"]["train_config"]
     assert (tc["inputs"], tc["eps"], tc["epochs"], tc["steps"]) == ("pgd", 0.35, 4, 10)
+    tc = variants["adv-pgd-steps10-epochs32-select-by-apgd"]["train_config"]
+    assert (tc["inputs"], tc["epochs"], tc["selection"]) == ("pgd", 32, "val APGD-10 accuracy")
     assert all(len(v["history"]) == v["train_config"]["epochs"] for v in variants.values())
     assert not set(variants) & set(result["defenses"])  # not columns of the other tables
     for name in ("adv-pgd", *variants):
@@ -139,7 +141,7 @@ def test_the_recipe_section_shows_each_change_beside_the_default_on_the_same_ima
                 "restarts": 1, "accuracy": hits.count("1") / 4, "ci95": [0.0, 1.0]}
     result = {"dataset": "mnist", "config": {"n": 4, "eot_steps": 50, "restarts": 1, "eot_samples": 8,
                                              "autoattack_eps": 0.3},
-              "clean": {}, "pipelines": {"adv-pgd": {"default": True, "training": {"epochs": 8, "width": 0.25},
+              "clean": {}, "pipelines": {"adv-pgd": {"default": True, "training": {"epochs": 8, "width": 0.25, "steps": 5},
                                                      "train_seconds": 600}},
               "recipes": {"adv-pgd-epochs4": {"base": "adv-pgd", "change": {"epochs": 4},
                                               "history": [0.5, 0.7, 0.8, 0.75], "best_epoch": 3, "train_seconds": 300},
@@ -148,7 +150,9 @@ def test_the_recipe_section_shows_each_change_beside_the_default_on_the_same_ima
                           "adv-pgd-epochs4-steps20": {"base": "adv-pgd", "change": {"epochs": 4, "steps": 20},
                                                       "best_epoch": 4, "train_seconds": 900},
                           "adv-pgd-epochs16": {"base": "adv-pgd", "change": {"epochs": 16}, "best_epoch": 16,
-                                               "train_seconds": 1200}},
+                                               "train_seconds": 1200},
+                          "adv-pgd-select-by-apgd": {"base": "adv-pgd", "change": {"select_by": "apgd"},
+                                                     "best_epoch": 8, "train_seconds": 600}},
               "cells": {"a": cell("adv-pgd", "apgd", "1111"), "b": cell("adv-pgd-epochs4", "apgd", "1100"),
                         "c": cell("adv-pgd", "eot-pgd", "1111", s=50),
                         "d": cell("adv-pgd-epochs4-steps10", "apgd", "1110"),
@@ -160,7 +164,7 @@ def test_the_recipe_section_shows_each_change_beside_the_default_on_the_same_ima
     assert "| adv-pgd | -0.500 [" in row  # two of four images lost, none gained
     # a variant that extends another is compared with it, so its delta is that of the added change alone
     row = next(line for line in lines if line.startswith("| adv-pgd-epochs4-steps10 "))
-    assert "epochs 8 -> 4, steps None -> 10" in row and "| adv-pgd-epochs4 | +0.250 [" in row
+    assert "epochs 8 -> 4, steps 5 -> 10" in row and "| adv-pgd-epochs4 | +0.250 [" in row
     # one that sets an option of an earlier variant to another value is compared with that variant
     row = next(line for line in lines if line.startswith("| adv-pgd-epochs4-steps20 "))
     assert "| adv-pgd-epochs4-steps10 | +0.250 [" in row
@@ -168,6 +172,9 @@ def test_the_recipe_section_shows_each_change_beside_the_default_on_the_same_ima
     # of two earlier models one option away, the one nearer in value: 16 epochs against 8, not against 4
     row = next(line for line in lines if line.startswith("| adv-pgd-epochs16 "))
     assert "| adv-pgd | +0.000 [" in row
+    # an option the pipeline's record predates reads as the default it was trained with
+    row = next(line for line in lines if line.startswith("| adv-pgd-select-by-apgd "))
+    assert "select_by pgd -> apgd" in row
     default = next(line for line in lines if line.startswith("| adv-pgd (default)"))
     assert "shipped recipe" in default and "10 min" in default and default.count(PENDING) == 1  # no clean cell
     assert recipes_section(Cells({**result, "recipes": {}})) == []

@@ -26,10 +26,11 @@ paper's denoising objective: it keeps the purifier an image purifier, and it is 
 learn at all, since at initialisation its latent signal is about 1e-3 of ``noise_std=1``.
 The purifier's checkpoint is written beside the classifier's, as ``<out>-purifier.ckpt``.
 
-The adversarial recipes keep the epoch with the best PGD-10 accuracy (through the purifier, if any) on
-``val_n`` validation images, the guard against catastrophic overfitting; ``purified`` keeps the best
-purified-clean validation accuracy. The checkpoint keeps every epoch's figure as ``history``. Adam with a
-one-cycle (cyclic) learning rate, as train-classifier.
+The adversarial recipes keep the epoch with the best accuracy under a 10-step attack (through the purifier, if
+any) on ``val_n`` validation images, the guard against catastrophic overfitting: fixed-step PGD or, with
+``select_by="apgd"``, APGD (a model can learn to resist fixed-step PGD without growing robust to APGD);
+``purified`` keeps the best purified-clean validation accuracy. The checkpoint keeps every epoch's figure as
+``history``. Adam with a one-cycle (cyclic) learning rate, as train-classifier.
 """
 
 from __future__ import annotations
@@ -78,6 +79,7 @@ class Config(Common):
     lr: float = 2e-3  # one-cycle peak learning rate (Adam)
     seed: int = 0
     val_n: int = 500  # validation images of the selection metric
+    select_by: str = "pgd"  # the selection metric's 10-step attack: pgd or apgd
     out: str = "classifier-fgsm-rs.ckpt"  # checkpoint name inside the run directory
 
     @property
@@ -116,6 +118,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lr", type=float, default=Config.lr, help="one-cycle peak learning rate (Adam)")
     p.add_argument("--seed", type=int, default=Config.seed)
     p.add_argument("--val-n", type=int, default=Config.val_n, help="validation images of the selection metric")
+    p.add_argument("--select-by", choices=("pgd", "apgd"), default=Config.select_by,
+                   help="the 10-step attack on the validation images whose accuracy picks the epoch kept")
     p.add_argument("--out", default=Config.out, help="checkpoint name inside the run directory")
 
 
@@ -198,15 +202,17 @@ def adversarial(config: Config, model: nn.Module, purifier: nn.Module | None, va
         with torch.no_grad():
             return torch.cat([seen(images), seen(adv)]) if config.inputs == "trades" else seen(adv)
 
-    def validate() -> float:  # PGD-10 at the training eps, through the purifier (one draw per step) if any
+    def validate() -> float:  # a 10-step attack at the training eps, through the purifier (one draw per step) if any
         val_x, val_y = (t.to(device) for t in val)
-        adv = EOTPGD(target, eps=eps, steps=10, eot_samples=1, stop_when_fooled=False)(val_x, val_y)
+        attack = (APGD(target, eps=eps, steps=10) if config.select_by == "apgd"
+                  else EOTPGD(target, eps=eps, steps=10, eot_samples=1, stop_when_fooled=False))
+        adv = attack(val_x, val_y)
         torch.manual_seed(0)
         return (predict(target, adv, device=device).argmax(1).cpu() == val[1]).float().mean().item()
 
-    through = purifier is not None or config.joint
+    through = " through the purifier" if purifier is not None or config.joint else ""
     describe = {"attack": config.inputs.upper(), "eps": eps, "eps_ramp": config.eps_ramp,
-                "selection": "val PGD-10 accuracy" + (" through the purifier" if through else "")}
+                "selection": f"val {config.select_by.upper()}-10 accuracy{through}"}
     if config.inputs == "fgsm-rs":
         describe["alpha"] = f"{config.alpha_ratio} * eps"
     else:
