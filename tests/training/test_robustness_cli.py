@@ -141,8 +141,8 @@ def test_the_recipe_section_shows_each_change_beside_the_default_on_the_same_ima
                 "restarts": 1, "accuracy": hits.count("1") / 4, "ci95": [0.0, 1.0]}
     result = {"dataset": "mnist", "config": {"n": 4, "eot_steps": 50, "restarts": 1, "eot_samples": 8,
                                              "autoattack_eps": 0.3},
-              "clean": {}, "pipelines": {"adv-pgd": {"default": True, "training": {"epochs": 8, "width": 0.25, "steps": 5},
-                                                     "train_seconds": 600}},
+              "clean": {}, "pipelines": {"adv-pgd": {"default": True, "train_seconds": 600,
+                                                     "training": {"epochs": 8, "width": 0.25, "steps": 5}}},
               "recipes": {"adv-pgd-epochs4": {"base": "adv-pgd", "change": {"epochs": 4},
                                               "history": [0.5, 0.7, 0.8, 0.75], "best_epoch": 3, "train_seconds": 300},
                           "adv-pgd-epochs4-steps10": {"base": "adv-pgd", "change": {"epochs": 4, "steps": 10},

@@ -21,8 +21,8 @@ def _apart(model: str, other: str, variants: dict, recipe: dict) -> dict:
         return {**recipe, **variants.get(name, {}).get("change", {})}
 
     mine, theirs = full(model), full(other)
-    options = set().union(*(v["change"] for v in variants.values()))
-    return {k: (theirs.get(k), mine.get(k)) for k in sorted(options) if theirs.get(k) != mine.get(k)}
+    changed = set().union(*(v["change"] for v in variants.values()))
+    return {k: (theirs.get(k), mine.get(k)) for k in sorted(changed) if theirs.get(k) != mine.get(k)}
 
 
 def _distance(apart: dict) -> tuple[int, float]:
@@ -81,7 +81,8 @@ def recipes_section(cells: Cells) -> list[str]:
            "run-to-run variation is not in it; a served pipeline trained again with a variant's recipe, listed "
            "after the variants, measures that variation). Validation: accuracy under PGD-10 (APGD-10 where the change "
            "sets select_by to apgd) on 500 validation images after each epoch, and the epoch kept. Train time: "
-           "wall time in the session that trained the model, on 2 CPU cores whose speed differed by up to 2x between sessions (compare epochs, not minutes)."]
+           "wall time in the session that trained the model, on 2 CPU cores whose speed differed by up to 2x "
+           "between sessions (compare epochs, not minutes)."]
     for base in bases:
         out += _base_table(cells, base, {k: v for k, v in variants.items() if v["base"] == base}, eps, n, steps)
     return out
