@@ -69,10 +69,12 @@ def record_timing(run: Path, step: str, seconds: float) -> None:
 
 
 @contextmanager
-def timed(run: Path, step: str):
+def timed(run: Path, step: str, before: float = 0.0):
+    """Record the wall time of a training step, counting ``before`` seconds it ran before a resume; yields the
+    step's seconds so far, for its checkpoints to carry over to the next resume."""
     start = time.perf_counter()
-    yield
-    record_timing(run, step, time.perf_counter() - start)
+    yield lambda: before + time.perf_counter() - start
+    record_timing(run, step, before + time.perf_counter() - start)
 
 
 @torch.no_grad()

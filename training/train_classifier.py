@@ -58,13 +58,13 @@ def run(args: Config) -> None:
     opt = torch.optim.Adam(model.parameters(), lr=args.lr)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr, total_steps=epochs * steps)
     ckpt_path = args.run_dir / args.out
-    start_epoch = 0
+    start_epoch, spent = 0, 0.0
     if args.resume and ckpt_path.is_file():
         _, ckpt = load_checkpoint(ckpt_path, device)
         model.load_state_dict(ckpt["state_dict"])
         opt.load_state_dict(ckpt["optimizer"])
         sched.load_state_dict(ckpt["scheduler"])
-        start_epoch = ckpt["epoch"]
+        start_epoch, spent = ckpt["epoch"], ckpt.get("train_seconds", 0.0)
         log.info("resuming %s at epoch %d of %d", ckpt_path, start_epoch, epochs)
         if start_epoch >= epochs:
             return
@@ -73,7 +73,7 @@ def run(args: Config) -> None:
     train_config = {"optimizer": "Adam", "schedule": "OneCycleLR", "lr": args.lr, "epochs": epochs,
                     "batch_size": args.batch_size, "seed": args.seed, "split_seed": data.SPLIT_SEED}
     val_x, val_y = splits["val"].tensors
-    with timed(ckpt_path.parent, f"train-{args.out.removesuffix('.ckpt')}"):
+    with timed(ckpt_path.parent, f"train-{args.out.removesuffix('.ckpt')}", before=spent) as elapsed:
         for epoch in range(start_epoch, epochs):
             train_epoch(model, loader, F.cross_entropy, opt, device, dry_run=args.dry_run, sched=sched,
                         desc=f"classifier {args.dataset} epoch {epoch + 1}/{epochs}")
@@ -81,7 +81,7 @@ def run(args: Config) -> None:
             log.info("epoch %d: val accuracy %.4f", epoch + 1, val_acc)
             save_checkpoint(ckpt_path, "vgg16", config, model, optimizer=opt.state_dict(),
                             scheduler=sched.state_dict(), epoch=epoch + 1, val_accuracy=val_acc,
-                            train_config=train_config)
+                            train_config=train_config, train_seconds=elapsed())
 
 
 def main(args: argparse.Namespace) -> None:

@@ -1,6 +1,8 @@
 """The adaptive and black-box attacks: EOT averages gradients, BPDA's backward is the identity, an
 identity purifier changes nothing, and every attack stays in its eps-ball and in [0, 1]."""
 
+import dataclasses
+
 import pytest
 import torch
 from torch import nn
@@ -9,7 +11,7 @@ from advattacks import APGD, BPDA, EOTPGD, FGSMRS, PGD, TRADES, Square, Straight
 from training.models import VGG16, AutoencoderConfig, ConvAutoencoder, VGGConfig
 from training.robustness import train_adversarial
 from training.robustness.train_adversarial import trades_loss, with_reconstruction
-from training.runs import load_checkpoint
+from training.runs import load_checkpoint, read_timings, train_epoch
 
 from .conftest import DATA_ROOT
 
@@ -200,3 +202,25 @@ def test_a_joint_run_trains_its_purifier_with_the_classifier_and_resumes_both_fr
         train_adversarial.run(train_adversarial.Config(dataset="mnist", root=DATA_ROOT, workdir=tmp_path, joint=True,
                                                        purifier="autoencoder.pt", out="other.ckpt"))
 
+
+
+def test_a_resumed_run_records_the_training_time_spent_before_the_resume(tmp_path, monkeypatch):
+    config = train_adversarial.Config(dataset="mnist", root=DATA_ROOT, workdir=tmp_path, inputs="pgd", steps=2,
+                                      epochs=2, limit=200, val_n=16, dry_run=True, out="resumed.ckpt")
+    done = []
+
+    def stopped_after_one_epoch(*args, **kwargs):  # the session ends during the second epoch
+        if done:
+            raise KeyboardInterrupt
+        done.append(train_epoch(*args, **kwargs))
+
+    monkeypatch.setattr(train_adversarial, "train_epoch", stopped_after_one_epoch)
+    with pytest.raises(KeyboardInterrupt):
+        train_adversarial.run(config)
+    path = config.run_dir / "resumed.ckpt"
+    ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    assert ckpt["epoch"] == 1 and ckpt["train_seconds"] > 0
+    torch.save({**ckpt, "train_seconds": 1000.0}, path)  # as if the first epoch had taken 1000 s
+    monkeypatch.undo()
+    train_adversarial.run(dataclasses.replace(config, resume=True))
+    assert 1000 < read_timings(config.run_dir)["train-resumed"] < 1100

@@ -270,7 +270,7 @@ def run(config: Config) -> None:
     trained = model if joint is None else nn.Sequential(joint, model)  # what the optimizer and the attack see
     opt = torch.optim.Adam(trained.parameters(), lr=config.lr)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=config.lr, total_steps=config.epochs * steps)
-    ckpt_path, start_epoch, best, history = config.run_dir / config.out, 0, {"metric": -1.0}, []
+    ckpt_path, start_epoch, best, history, spent = config.run_dir / config.out, 0, {"metric": -1.0}, [], 0.0
     if config.resume and ckpt_path.is_file():
         _, ckpt = load_checkpoint(ckpt_path, device)
         if ckpt.get("complete"):
@@ -281,6 +281,7 @@ def run(config: Config) -> None:
         opt.load_state_dict(ckpt["optimizer"])
         sched.load_state_dict(ckpt["scheduler"])
         start_epoch, best, history = ckpt["epoch"], ckpt["best"], ckpt.get("history", [])
+        spent = ckpt.get("train_seconds", 0.0)
         log.info("resuming %s at epoch %d of %d", ckpt_path, start_epoch, config.epochs)
 
     purifier_path = config.artifact_dir / config.purifier if config.purifier else None
@@ -300,7 +301,7 @@ def run(config: Config) -> None:
     # the joint purifier's weights travel in the classifier's checkpoint, so that one file is the state to resume
     extra = (lambda: {}) if joint is None else (lambda: {"purifier": {"config": joint_config.to_dict(),
                                                                       "state_dict": joint.state_dict()}})
-    with timed(config.run_dir, f"train-{config.out.removesuffix('.ckpt')}"):
+    with timed(config.run_dir, f"train-{config.out.removesuffix('.ckpt')}", before=spent) as elapsed:
         for epoch in range(start_epoch, config.epochs):
             batches = Transformed(loader, recipe.transform, device, keep_images=joint is not None)
             train_epoch(trained, batches, recipe.loss, opt, device, dry_run=config.dry_run, sched=sched,
@@ -311,7 +312,8 @@ def run(config: Config) -> None:
             if metric > best["metric"]:
                 best = {"metric": metric, "epoch": epoch + 1, "state_dict": copy.deepcopy(trained.state_dict())}
             save_checkpoint(ckpt_path, "vgg16", vgg, model, optimizer=opt.state_dict(), scheduler=sched.state_dict(),
-                            epoch=epoch + 1, best=best, history=history, train_config=train_config, **extra())
+                            epoch=epoch + 1, best=best, history=history, train_config=train_config,
+                            train_seconds=elapsed(), **extra())
     trained.load_state_dict(best["state_dict"])
     torch.manual_seed(0)
     val_acc = (predict(trained, val[0], device=device).argmax(1) == val[1]).float().mean().item()
