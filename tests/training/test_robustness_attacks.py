@@ -203,13 +203,12 @@ def test_a_joint_run_trains_its_purifier_with_the_classifier_and_resumes_both_fr
                                                        purifier="autoencoder.pt", out="other.ckpt"))
 
 
-
 def test_a_resumed_run_records_the_training_time_spent_before_the_resume(tmp_path, monkeypatch):
     config = train_adversarial.Config(dataset="mnist", root=DATA_ROOT, workdir=tmp_path, inputs="pgd", steps=2,
                                       epochs=2, limit=200, val_n=16, dry_run=True, out="resumed.ckpt")
     done = []
 
-    def stopped_after_one_epoch(*args, **kwargs):  # the session ends during the second epoch
+    def stopped_after_one_epoch(*args, **kwargs):  # the run is stopped during its second epoch
         if done:
             raise KeyboardInterrupt
         done.append(train_epoch(*args, **kwargs))
