@@ -23,6 +23,7 @@ RUN --mount=type=secret,id=pip-ca,required=false \
     pip install --require-hashes ${PIP_INDEX_URL:+--index-url "$PIP_INDEX_URL"} -r requirements/serve.txt
 COPY pyproject.toml README.md ./
 COPY advattacks advattacks
+COPY bounds bounds
 COPY service service
 # Every dependency came from the lock above; the build backend (setuptools) is pinned in it too, and is
 # removed once the project is installed: the service does not need it.

@@ -55,7 +55,9 @@ def build_served(
     served = {}
     for dataset in settings.datasets:
         artifacts = load_dataset(settings.artifacts_dir / dataset, device, settings.optimize_classifier)
-        model = InferenceModel(artifacts, branch)
+        model = InferenceModel(
+            artifacts, branch, (settings.certified_radius_rounds, settings.certified_radius_grid)
+        )
         served[dataset] = Served(
             artifacts,
             model,

@@ -13,6 +13,7 @@ from typing import Any, Literal
 import torch
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from bounds import CERTIFICATE_METHODS
 from service.errors import ArtifactError
 from service.images import Preprocessing
 
@@ -27,6 +28,22 @@ class FileEntry(BaseModel):
     size: int = Field(ge=0)
 
 
+class Certificate(BaseModel):
+    """A certifiable classifier's promise: its exported ``certify`` bounds every answer over an l-inf ball."""
+
+    model_config = ConfigDict(extra="allow")
+    method: str
+    eps: float = Field(gt=0, description="the radius `certified` answers for")
+    max_radius: float = Field(gt=0, description="how far the certified radius is searched")
+    space: str
+
+    @model_validator(mode="after")
+    def _search_covers_eps(self) -> "Certificate":
+        if self.max_radius < self.eps:
+            raise ValueError(f"certificate max_radius {self.max_radius} is below its eps {self.eps}")
+        return self
+
+
 class ModelEntry(BaseModel):
     model_config = ConfigDict(extra="allow")
     file: str
@@ -35,6 +52,7 @@ class ModelEntry(BaseModel):
         None, description="what the model does; unset: the manifest's classifier, else a purifier"
     )
     detector: dict[str, Any] | None = None
+    certificate: Certificate | None = None
 
 
 class PipelineEntry(BaseModel):
@@ -117,6 +135,11 @@ class Manifest(BaseModel):
         """The (purifier or None, classifier) model names of a pipeline."""
         entry = self.pipelines[pipeline]
         return self.model_name(entry.purifier), self.model_name(entry.classifier)
+
+    def certificate(self, pipeline: str) -> Certificate | None:
+        """The certificate of a pipeline that feeds the input straight to a certifiable classifier."""
+        purifier, classifier = self.pipeline_models(pipeline)
+        return self.models[classifier].certificate if purifier is None else None
 
     def pipeline_for_purifier(self, purifier: str) -> str:
         """The pipeline of ``purifier`` before the manifest's classifier (what ``?purifier=`` selects)."""
@@ -212,12 +235,18 @@ def verify_dataset(folder: Path) -> VerifiedFolder:
     return VerifiedFolder(manifest, prep, models)
 
 
-def load_module(data: bytes, path: Path, device: torch.device, optimize: bool) -> torch.jit.ScriptModule:
+def load_module(
+    data: bytes, path: Path, device: torch.device, optimize: bool, methods: tuple[str, ...] = ()
+) -> torch.jit.ScriptModule:
+    """Load TorchScript; ``optimize`` applies ``optimize_for_inference``, keeping the exported ``methods``."""
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=JIT_DEPRECATION, category=FutureWarning)
         try:
             module = torch.jit.load(io.BytesIO(data), map_location=device).eval()
-            return torch.jit.optimize_for_inference(module) if optimize else module
+            missing = [name for name in methods if not hasattr(module, name)]
+            if missing:
+                raise ArtifactError(f"{path}: the manifest names a certificate but the file lacks {missing}")
+            return torch.jit.optimize_for_inference(module, list(methods)) if optimize else module
         except (RuntimeError, ValueError) as exc:
             raise ArtifactError(f"{path}: cannot load TorchScript ({exc})") from exc
 
@@ -228,7 +257,13 @@ def load_dataset(folder: Path, device: torch.device, optimize_classifier: bool =
     manifest = verified.manifest
     classifiers = set(manifest.names("classifier"))
     modules = {
-        name: load_module(data, folder / manifest.models[name].file, device, optimize_classifier and name in classifiers)
+        name: load_module(
+            data,
+            folder / manifest.models[name].file,
+            device,
+            optimize_classifier and name in classifiers,
+            CERTIFICATE_METHODS if manifest.models[name].certificate else (),
+        )
         for name, data in verified.models.items()
     }
     artifacts = DatasetArtifacts(
@@ -261,6 +296,9 @@ def warm_up(
                 shape = tuple(classifier(batch).shape)
                 if shape != expected:
                     raise ArtifactError(f"{folder}: classifier {name!r} returns shape {shape}, not {expected}")
+                certificate = artifacts.manifest.models[name].certificate
+                if certificate is not None:
+                    classifier.certify(batch, certificate.eps, certificate.max_radius, 2, 8)
             for name, purifier in artifacts.purifiers.items():
                 if purifier(batch).shape != batch.shape:
                     raise ArtifactError(f"{folder}: purifier {name!r} does not preserve the input shape")

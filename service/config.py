@@ -43,6 +43,12 @@ class Settings(BaseSettings):
         True,
         description="`/defended-classify` classifies the raw images on a second thread while the pipeline runs",
     )
+    certified_radius_rounds: int = Field(
+        2, ge=0, le=6, description="rounds of the certified-radius search (each one batched bound of `grid` radii)"
+    )
+    certified_radius_grid: int = Field(
+        8, ge=2, le=64, description="radii bounded per round: the radius is found to max_radius / grid^rounds"
+    )
     max_batch_size: int = Field(32, ge=1, description="most images per micro-batch")
     max_wait_ms: float = Field(
         0.0, ge=0, description="how long a batch waits to fill; 0 takes what queued while the model was busy"

@@ -6,6 +6,7 @@ its response schema.
 """
 
 import base64
+import math
 from abc import ABC, abstractmethod
 from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -35,11 +36,21 @@ class Purified:
 
 
 @dataclass(frozen=True)
+class Certified:
+    """Whether the label provably holds over the l-inf ball of the pipeline's eps, and the largest radius
+    found at which it provably holds (0: none)."""
+
+    certified: bool
+    radius: float
+
+
+@dataclass(frozen=True)
 class Defended:
     defended: Prediction
     undefended: Prediction
     purified: Purified | None
     suspected_adversarial: bool
+    certificate: Certified | None = None
 
 
 def predictions(classifier: torch.nn.Module, batch: torch.Tensor) -> list[Prediction]:
@@ -60,9 +71,12 @@ class InferenceModel:
     request waits for the longer one instead of both.
     """
 
-    def __init__(self, artifacts: DatasetArtifacts, branch: Executor | None = None) -> None:
+    def __init__(
+        self, artifacts: DatasetArtifacts, branch: Executor | None = None, radius_search: tuple[int, int] = (2, 8)
+    ) -> None:
         self.artifacts = artifacts
         self.branch = branch
+        self.radius_search = radius_search  # (rounds, grid) of the certified-radius search
         self.thresholds = {name: artifacts.manifest.detector_threshold(name) for name in artifacts.purifiers}
 
     def _stack(self, images: list[torch.Tensor]) -> torch.Tensor:
@@ -86,6 +100,19 @@ class InferenceModel:
         with torch.inference_mode():
             return self._purified(self._stack(images), purifier)[1]
 
+    def _certified(self, batch: torch.Tensor, pipeline: str) -> tuple[list[Prediction], list[Certified]]:
+        """The pipeline's certifiable classifier: predictions and their certificates, from one ``certify`` call."""
+        certificate = self.artifacts.manifest.certificate(pipeline)
+        classifier = self.artifacts.classifiers[self.artifacts.manifest.pipeline_models(pipeline)[1]]
+        with torch.inference_mode():
+            logits, certified, radius = classifier.certify(
+                batch, certificate.eps, certificate.max_radius, *self.radius_search
+            )
+            probabilities = torch.softmax(logits.float(), dim=1)
+            labels = probabilities.argmax(dim=1).tolist()
+            found = [Certified(c, r) for c, r in zip(certified.tolist(), radius.tolist(), strict=True)]
+            return [Prediction(label, p) for label, p in zip(labels, probabilities.tolist(), strict=True)], found
+
     def _defended_branch(
         self, batch: torch.Tensor, purifier: str | None, classifier: str
     ) -> tuple[list[Prediction], list[Purified] | None]:
@@ -101,6 +128,8 @@ class InferenceModel:
         manifest = self.artifacts.manifest
         purifier, classifier = manifest.pipeline_models(pipeline)
         batch = self._stack(images)
+        if manifest.certificate(pipeline) is not None:
+            return self._defend_certified(batch, pipeline)
         if self.branch is not None:
             raw_future = self.branch.submit(self._classified, batch)
             defended, details = self._defended_branch(batch, purifier, classifier)
@@ -117,6 +146,22 @@ class InferenceModel:
         return [
             Defended(d, u, p, d.label != u.label or (threshold is not None and p is not None and p.mse > threshold))
             for d, u, p in zip(defended, raw, details or [None] * len(images), strict=True)
+        ]
+
+
+    def _defend_certified(self, batch: torch.Tensor, pipeline: str) -> list[Defended]:
+        """A certifiable pipeline: its classifier answers with a certificate (flagged, as any pipeline without
+        a purifier, when it disagrees with the undefended classifier)."""
+        if self.branch is not None:
+            raw_future = self.branch.submit(self._classified, batch)
+            defended, certificates = self._certified(batch, pipeline)
+            raw = raw_future.result()
+        else:
+            defended, certificates = self._certified(batch, pipeline)
+            raw = self._classified(batch)
+        return [
+            Defended(d, u, None, d.label != u.label, c)
+            for d, u, c in zip(defended, raw, certificates, strict=True)
         ]
 
 
@@ -212,4 +257,13 @@ class Defend(Operation):
             undefended=encode_prediction(result.undefended, self.class_names),
             suspected_adversarial=result.suspected_adversarial,
             reconstruction_mse=None if result.purified is None else result.purified.mse,
+            **certificate_fields(result.certificate),
         )
+
+
+def certificate_fields(certificate: Certified | None) -> dict:
+    """The response fields of a certificate; none for a pipeline without one (absent, not null)."""
+    if certificate is None:
+        return {}
+    # float32 to 6 decimals, rounded down: a smaller radius still holds
+    return {"certified": certificate.certified, "certified_radius": math.floor(certificate.radius * 1e6) / 1e6}

@@ -73,6 +73,16 @@ class DefendedResponse(ClassifyResponse):
     reconstruction_mse: float | None = Field(
         None, description="purified vs input, null for a pipeline without purifier; `full` detail only"
     )
+    certified: bool | None = Field(
+        None,
+        description="certifiable pipelines only: the label provably holds for every image within the pipeline's "
+        "ℓ∞ eps (GET /models) of the model's input",
+    )
+    certified_radius: float | None = Field(
+        None,
+        description="certifiable pipelines only: the largest ℓ∞ radius found at which the label provably holds "
+        "(0: none); `full` detail, rounded down in `topk`, absent in `label`",
+    )
 
 
 class PurifyResponse(BaseModel):
@@ -173,6 +183,11 @@ class ErrorResponse(BaseModel):
 class PipelineInfo(BaseModel):
     purifier: str | None = Field(description="the purifier model, or null: the classifier sees the input as given")
     classifier: str
+    description: str | None = Field(None, description="what the pipeline is, in one line")
+    method: str | None = Field(None, description="how it defends: its training or purification method")
+    certificate: dict[str, Any] | None = Field(
+        None, description="certifiable pipelines: method, eps and the space the certificate holds in"
+    )
     metrics: dict[str, Any] = Field(description="measured accuracy of the pipeline, as the manifest records it")
 
 

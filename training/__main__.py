@@ -21,6 +21,7 @@ COMMANDS = {
     "select-purifier": ("training.select_purifier", "ablation over latent size and noise; picks autoencoder.ckpt"),
     "train-adversarial": ("training.robustness.train_adversarial",
                           "train a VGG-16 adversarially (FGSM-RS, PGD, TRADES) or on purified inputs (fine-tuning)"),
+    "train-certified": ("training.train_certified", "train a certifiable CNN7 with interval bound propagation (IBP)"),
     "robustness": ("training.robustness.study", "adaptive (EOT, BPDA), transfer and black-box attacks; docs/robustness.md"),
     "export": ("training.export", "freeze to TorchScript under artifacts/<dataset>/ and write manifest.json"),
     "evaluate": ("training.evaluate", "measure the artifacts: the paper's table, sweeps, latency; write docs"),

@@ -28,6 +28,7 @@ from .models import INPUT_SHAPE
 # input_shape, then uint8 / 255 (value range [0, 1], no mean/std normalization).
 PREPROCESSING = {"color_mode": "L", "resize": "bilinear", "resize_library": "PIL", "scale": "uint8 / 255"}
 SPLIT_SEED = 0
+THREAT_EPS = {"mnist": 0.3, "fashion-mnist": 0.1}  # the l-inf budget of each dataset's literature
 VAL_SIZE = 10_000
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 import torch
 import torchvision
 
+from bounds import CERTIFICATE_METHODS, Bounded
 from . import data
 from .artifacts import sha256
 from .jit import freeze, load, quiet_jit
@@ -34,10 +35,12 @@ CHECKPOINTS = {CLASSIFIER: "classifier.ckpt", DEFAULT_PURIFIER: "autoencoder.ckp
                "autoencoder-fgsm": "autoencoder-fgsm.ckpt", "autoencoder-pgd": "autoencoder-pgd.ckpt"}
 DETECTOR_QUANTILE = 0.99  # reconstruction-error threshold: 1% of clean validation images exceed it
 SAMPLES = 32  # test images bundled as PNG for the demo, the load test and the e2e tests
+RADIUS_SEARCH = 1.5  # a certified radius is searched up to this multiple of the training eps
 
 
 def check_round_trip(eager: torch.nn.Module, path: Path, atol: float = 1e-5) -> float:
-    """Reload the saved file and compare with the eager model, latent noise seeded alike."""
+    """Reload the saved file and compare with the eager model, latent noise seeded alike (and the margin
+    bounds of a certifiable model)."""
     x = torch.rand(8, *INPUT_SHAPE, generator=torch.Generator().manual_seed(1))
     reloaded = load(path)
     with torch.no_grad():
@@ -45,6 +48,10 @@ def check_round_trip(eager: torch.nn.Module, path: Path, atol: float = 1e-5) -> 
         want = eager.cpu().eval()(x)
         torch.manual_seed(0)
         got = reloaded(x)
+        if isinstance(eager, Bounded):
+            eps, labels = torch.full((len(x),), 0.05), want.argmax(1)
+            want = torch.cat([want, eager.bounds(x, eps, labels)[1]])
+            got = torch.cat([got, reloaded.bounds(x, eps, labels)[1]])
     err = (want - got).abs().max().item()
     if err > atol:
         raise RuntimeError(f"{path}: TorchScript output differs from the eager model by {err:.2e}")
@@ -91,15 +98,25 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--default-pipeline", default=Config.default_pipeline)
 
 
+def certificate_entry(training: dict) -> dict:
+    """What a certifiable model's manifest entry says of its certificate, for the service and its users."""
+    return {"method": training["method"], "eps": training["test_eps"], "train_eps": training["train_eps"],
+            "space": f"the model's input: {'x'.join(map(str, INPUT_SHAPE))} floats in [0, 1], after the resize",
+            "methods": list(CERTIFICATE_METHODS), "max_radius": round(RADIUS_SEARCH * training["train_eps"], 4)}
+
+
 def frozen_entry(eager: torch.nn.Module, ckpt: dict, path: Path, kind: str) -> dict:
     """Save ``eager`` as frozen TorchScript at ``path``, check the round trip; its manifest entry."""
     with quiet_jit():
         torch.jit.save(freeze(eager), str(path))
     err = check_round_trip(eager, path)
     log.info("%s: round trip max |diff| %.2e", path, err)
-    return {"file": path.name, "architecture": type(eager).__name__, "kind": kind, "config": ckpt["config"],
-            "parameters": count_parameters(eager), "training": ckpt.get("train_config", {}),
-            "validation": ckpt.get("val_metrics", {"accuracy": ckpt.get("val_accuracy")})}
+    entry = {"file": path.name, "architecture": type(eager).__name__, "kind": kind, "config": ckpt["config"],
+             "parameters": count_parameters(eager), "training": ckpt.get("train_config", {}),
+             "validation": ckpt.get("val_metrics", {"accuracy": ckpt.get("val_accuracy")})}
+    if isinstance(eager, Bounded):
+        entry["certificate"] = certificate_entry(entry["training"])
+    return entry
 
 
 def file_entries(out: Path) -> dict:

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import torch
 
+from bounds import CERTIFICATE_METHODS
+
 
 @contextmanager
 def quiet_jit():
@@ -21,9 +23,11 @@ def quiet_jit():
 
 
 def freeze(model: torch.nn.Module) -> torch.jit.ScriptModule:
-    """Script and freeze an eval-mode copy on the CPU (it loads on CPU and CUDA)."""
+    """Script and freeze an eval-mode copy on the CPU (it loads on CPU and CUDA), keeping the methods a
+    certifiable model exports (``bounds.CERTIFICATE_METHODS``)."""
+    keep = [name for name in CERTIFICATE_METHODS if hasattr(model, name)]
     with quiet_jit():
-        return torch.jit.freeze(torch.jit.script(model.cpu().eval()))
+        return torch.jit.freeze(torch.jit.script(model.cpu().eval()), preserved_attrs=keep)
 
 
 def load(path: Path, device: torch.device | str = "cpu") -> torch.jit.ScriptModule:

@@ -1,14 +1,17 @@
-"""The paper's two networks and their configs; no paths, no argparse, no I/O.
+"""The paper's two networks, the certifiable CNN7, and their configs; no paths, no argparse, no I/O.
 
-Both take ``N x 1 x 32 x 32`` floats in [0, 1] (PAPER.md, "Pipeline").
+All take ``N x 1 x 32 x 32`` floats in [0, 1] (PAPER.md, "Pipeline").
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 
 import torch
 from torch import Tensor, nn
+
+from bounds.ibp import Bounded, ConvBlock, Flatten, LinearBlock
 
 INPUT_SHAPE = (1, 32, 32)
 NUM_CLASSES = 10
@@ -123,3 +126,37 @@ class VGG16(nn.Module):
 
 def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
+
+
+@dataclass(frozen=True)
+class CNN7Config:
+    """CNN7 with BN, the standard network of certified training (Gowal et al. 2018; Shi et al. 2021):
+    five 3x3 conv blocks (``width``, ``width``, then ``2 width`` with stride 2, twice more) and a
+    ``linear``-unit hidden layer. Shi et al. use width 64."""
+
+    width: int = 16
+    linear: int = 512
+    num_classes: int = NUM_CLASSES
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class CNN7(Bounded):
+    """CNN7 with BN, whose logit margins bound over an l-inf box (``bounds.Bounded``)."""
+
+    def __init__(self, config: CNN7Config = CNN7Config()) -> None:
+        w, side = config.width, INPUT_SHAPE[1] // 2
+        blocks = [ConvBlock(INPUT_SHAPE[0], w), ConvBlock(w, w), ConvBlock(w, 2 * w, stride=2),
+                  ConvBlock(2 * w, 2 * w), ConvBlock(2 * w, 2 * w), Flatten(),
+                  LinearBlock(2 * w * side * side, config.linear)]
+        super().__init__(blocks, nn.Linear(config.linear, config.num_classes))
+
+
+def ibp_init(model: nn.Module) -> None:
+    """Shi et al.'s (2021) IBP initialization: every conv and linear weight but the last drawn from
+    N(0, 2 pi / fan_in^2), so that interval widths neither explode nor vanish with depth at initialization."""
+    weights = [m.weight for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+    for weight in weights[:-1]:
+        fan_in, _ = nn.init._calculate_fan_in_and_fan_out(weight)
+        nn.init.normal_(weight, mean=0.0, std=math.sqrt(2 * math.pi) / fan_in)

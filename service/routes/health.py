@@ -29,8 +29,14 @@ async def models(request: Request) -> ModelsResponse:
         pipelines = {}
         for pipeline, entry in manifest.pipelines.items():
             purifier, classifier = manifest.pipeline_models(pipeline)
+            certificate = manifest.certificate(pipeline)
             pipelines[pipeline] = PipelineInfo(
-                purifier=purifier, classifier=classifier, metrics=entry.model_extra.get("metrics", {})
+                purifier=purifier,
+                classifier=classifier,
+                description=entry.model_extra.get("description"),
+                method=entry.model_extra.get("method"),
+                certificate=None if certificate is None else certificate.model_dump(),
+                metrics=entry.model_extra.get("metrics", {}),
             )
         datasets[name] = DatasetInfo(
             device=str(served.artifacts.device),

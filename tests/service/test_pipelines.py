@@ -12,7 +12,7 @@ from service.app import create_app
 from service.artifacts import read_manifest
 from service.config import Settings
 from service.errors import ArtifactError
-from tests.service.tiny_artifacts import PIPELINES, brightness_png, write_dataset
+from tests.service.tiny_artifacts import CERTIFICATE, PIPELINES, brightness_png, write_dataset
 
 PNG = {"content-type": "image/png"}
 
@@ -66,8 +66,12 @@ def test_an_unknown_pipeline_gets_422_listing_the_served_ones(pipeline_client: T
 
 def test_models_lists_every_pipeline_with_its_numbers(pipeline_client: TestClient) -> None:
     info = pipeline_client.get("/models").json()["datasets"]["mnist"]
-    assert info["default_pipeline"] == "autoencoder+mirror" and info["classifiers"] == ["classifier", "mirror"]
-    assert info["pipelines"]["mirror"] == {"purifier": None, "classifier": "mirror", "metrics": {"clean_accuracy": 0.5}}
+    assert info["default_pipeline"] == "autoencoder+mirror"
+    assert info["classifiers"] == ["certified", "classifier", "mirror"]
+    assert info["pipelines"]["mirror"] == {
+        "purifier": None, "classifier": "mirror", "description": "the mirror classifier alone", "method": "none",
+        "certificate": None, "metrics": {"clean_accuracy": 0.5}}
+    assert info["pipelines"]["certified"]["certificate"]["eps"] == CERTIFICATE["eps"]
     assert info["pipelines"]["autoencoder-pgd"]["classifier"] == "classifier"
     schema = pipeline_client.get("/openapi.json").json()
     parameters = {p["name"]: p for p in schema["paths"]["/defended-classify"]["post"]["parameters"]}
@@ -109,3 +113,44 @@ def test_attack_targets_the_classifier_or_a_whole_pipeline(pipeline_client: Test
     assert unknown.status_code == 422 and unknown.json()["error"] == "unknown_pipeline"
     stray = pipeline_client.post("/attack", content=brightness_png(3), headers=json_accept, params={"pipeline": "mirror"})
     assert stray.status_code == 422
+
+
+def test_a_certifiable_pipeline_answers_with_its_certificate_and_others_without(pipeline_client: TestClient) -> None:
+    eps = CERTIFICATE["eps"]
+    outcomes = set()
+    for level in range(10):
+        body = _defend(pipeline_client, level, pipeline="certified").json()
+        assert body["pipeline"] == "certified" and isinstance(body["certified"], bool)
+        assert 0.0 <= body["certified_radius"] <= CERTIFICATE["max_radius"]
+        assert body["certified"] == (body["certified_radius"] >= eps)
+        outcomes.add(body["certified"])
+    assert outcomes == {True, False}, "the tiny network should certify some inputs and not others"
+    for pipeline in ("mirror", "autoencoder+mirror", "autoencoder"):
+        body = _defend(pipeline_client, 3, pipeline=pipeline).json()
+        assert "certified" not in body and "certified_radius" not in body
+
+
+@pytest.mark.parametrize("detail", ["topk", "label"])
+def test_the_certified_radius_follows_the_response_detail(pipeline_artifacts: Path, detail: str) -> None:
+    settings = Settings(artifacts_dir=pipeline_artifacts, datasets=("mnist",), response_detail=detail)
+    with TestClient(create_app(settings)) as client:
+        bodies = [_defend(client, level, pipeline="certified").json() for level in range(10)]
+    with TestClient(create_app(Settings(artifacts_dir=pipeline_artifacts, datasets=("mnist",)))) as client:
+        full = [_defend(client, level, pipeline="certified").json() for level in range(10)]
+    for body, exact in zip(bodies, full, strict=True):
+        assert body["certified"] == exact["certified"]
+        if detail == "label":
+            assert "certified_radius" not in body and "probabilities" not in body
+        else:  # rounded down, so it still holds
+            assert body["certified_radius"] <= exact["certified_radius"]
+            assert exact["certified_radius"] - body["certified_radius"] < 10**-settings.response_decimals
+
+
+def test_a_manifest_certificate_on_a_file_without_bounds_fails_at_startup(tmp_path: Path) -> None:
+    folder = write_dataset(tmp_path / "mnist", "mnist", pipelines=True)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    manifest["models"]["mirror"]["certificate"] = manifest["models"]["certified"]["certificate"]
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(ArtifactError, match="lacks"):
+        with TestClient(create_app(Settings(artifacts_dir=tmp_path, datasets=("mnist",)))):
+            pass

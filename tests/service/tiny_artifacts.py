@@ -16,6 +16,9 @@ import torch
 from PIL import Image
 from torch import nn
 
+from bounds import CERTIFICATE_METHODS, Bounded
+from bounds.ibp import ConvBlock, Flatten, LinearBlock
+
 CLASS_NAMES = [f"class-{i}" for i in range(10)]
 PURIFIERS = ("autoencoder", "autoencoder-fgsm", "autoencoder-pgd")
 THRESHOLD = 0.05
@@ -57,6 +60,21 @@ class NoisyIdentity(nn.Module):
         return (x + self.noise * torch.randn_like(x)).clamp(0, 1)
 
 
+def tiny_certifiable() -> Bounded:
+    """A small random ``bounds.Bounded`` network: its certificate holds at ``CERTIFICATE["eps"]`` for some
+    inputs and not for others."""
+    torch.manual_seed(0)
+    net = Bounded([ConvBlock(1, 2, stride=2), Flatten(), LinearBlock(2 * 16 * 16, 8)], nn.Linear(8, 10))
+    flat = torch.linspace(0, 1, 32).reshape(32, 1, 1, 1).expand(32, 1, 32, 32)
+    with torch.no_grad():  # BN statistics of images like the tests' flat ones
+        for _ in range(100):
+            net(flat + 0.05 * torch.randn_like(flat))
+    return net.eval()
+
+
+CERTIFICATE = {"method": "IBP", "eps": 0.0005, "max_radius": 0.01, "space": "the model's input"}
+
+
 def brightness_png(level: int, size: tuple[int, int] = (28, 28), mode: str = "L") -> bytes:
     """A flat image that the tiny classifier labels ``level`` (0..9)."""
     value = round(level / 9 * 255)
@@ -75,7 +93,8 @@ def bomb_png(width: int = 100_000, height: int = 100_000) -> bytes:
 def _save(module: nn.Module, path: Path) -> None:
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=r"`torch\.jit\.\w+` is deprecated", category=FutureWarning)
-        torch.jit.save(torch.jit.freeze(torch.jit.script(module.eval())), str(path))
+        keep = list(CERTIFICATE_METHODS) if isinstance(module, Bounded) else []
+        torch.jit.save(torch.jit.freeze(torch.jit.script(module.eval()), preserved_attrs=keep), str(path))
 
 
 def _entry(path: Path) -> dict:
@@ -83,10 +102,13 @@ def _entry(path: Path) -> dict:
     return {"sha256": hashlib.sha256(data).hexdigest(), "size": len(data)}
 
 
-# What write_dataset(pipelines=True) adds: a second classifier and pipelines that use it.
+# What write_dataset(pipelines=True) adds: a second classifier, a certifiable one, and pipelines that use them.
 PIPELINES = {
-    "mirror": {"purifier": None, "classifier": "mirror.pt", "metrics": {"clean_accuracy": 0.5}},
+    "mirror": {"purifier": None, "classifier": "mirror.pt", "description": "the mirror classifier alone",
+               "method": "none", "metrics": {"clean_accuracy": 0.5}},
     "autoencoder+mirror": {"purifier": "autoencoder.pt", "classifier": "mirror.pt"},
+    "certified": {"purifier": None, "classifier": "certified.pt", "description": "a certifiable classifier",
+                  "method": "IBP", "metrics": {}},
 }
 
 
@@ -109,6 +131,9 @@ def write_dataset(folder: Path, dataset: str, work: int = 0, pipelines: bool = F
     if pipelines:
         _save(MirrorClassifier(), folder / "mirror.pt")
         models["mirror"] = {"file": "mirror.pt", "architecture": "VGG16", "kind": "classifier", "parameters": 0}
+        _save(tiny_certifiable(), folder / "certified.pt")
+        models["certified"] = {"file": "certified.pt", "architecture": "CNN7", "kind": "classifier",
+                               "certificate": CERTIFICATE}
     files = [m["file"] for m in models.values()] + [s["file"] for s in samples]
     manifest = {
         "format_version": 1,

@@ -24,7 +24,7 @@ class Results:
         self.data = {"dataset": dataset, "config": config, "defenses": old.get("defenses", {}),
                      "clean": old.get("clean", {}), "cells": old.get("cells", {}), "detector": old.get("detector", {}),
                      "training": old.get("training", {}), "pipelines": old.get("pipelines", {}),
-                     "recipes": old.get("recipes", {})}
+                     "recipes": old.get("recipes", {}), "certified": old.get("certified", {})}
         self.save()
 
     def save(self) -> None:

@@ -36,7 +36,7 @@ from ..advsets import AdvSetSpec, cached
 from ..runs import pick_device, read_timings
 from ..steps import Common, derive, from_args
 from ..stats import rate
-from . import recipes, report, train_adversarial
+from . import certified, recipes, report, train_adversarial
 from .defenses import ADV_TRAINED, FINETUNED, PIPELINE_DEFENSES, SURROGATE, Defense, build
 from .results import Cells, Results
 from .threats import Threat, craft, detector_auc, fingerprint
@@ -55,7 +55,7 @@ CONVERGENCE_EPS = {"mnist": 0.2, "fashion-mnist": 0.1}
 STEPS_GRID = (20, 50, 100, 200)
 K_GRID = (1, 4, 8, 16, 32)
 # where AutoAttack runs: each dataset's usual l-inf budget, the one its robust pipelines train at
-AUTOATTACK_EPS = {"mnist": 0.3, "fashion-mnist": 0.1}
+AUTOATTACK_EPS = data.THREAT_EPS
 # (width, seed, epochs) of the transfer surrogate: independently trained, narrower, other seed
 SURROGATE_CONFIG = (0.125, 1, 3)
 
@@ -230,6 +230,10 @@ def run(args: Config) -> None:
             if results.data["clean"].get(name, {}).get("fingerprint") != fingerprint(d.model):
                 results.put("clean", name, {**rate(d.predict(x, args.seed, device) == y),
                                             "fingerprint": fingerprint(d.model)})
+            measured = results.data["certified"].get(name, {}).get("fingerprint") == fingerprint(d.model)
+            if certified.certifiable(d) and not measured:
+                results.put("certified", name, {**certified.summary(d, x, y, AUTOATTACK_EPS[args.dataset], device),
+                                                "fingerprint": fingerprint(d.model)})
         for name, threat, n in plan(stage, defenses, args):
             if threat.attack == "transfer" and surrogate is None:
                 continue
@@ -276,9 +280,13 @@ def record_pipelines(results: Results, defenses: dict[str, Defense], args: Confi
         threat, n = Threat("autoattack", eps).for_defense(defenses[defense]), cells.autoattack_n(defense, eps)
         autoattack = None if n is None else cells.get(defense, "autoattack", eps, n, k=threat.k)
         worst, attacks = cells.worst_case(defense, eps, n) if n else (None, 0)
+        certificate = results.data["certified"].get(defense)
         pipeline["metrics"] = {
             "clean": {k: v for k, v in results.data["clean"][defense].items() if k != "fingerprint"},
             "eps": eps,
+            "certified": None if certificate is None else {
+                **{k: v for k, v in certificate.items() if k not in ("hits", "fingerprint")},
+                "violations": certified.violations(certificate, [c for c in cells.all if c["defense"] == defense])},
             "autoattack": None if autoattack is None else {
                 "version": "rand" if threat.k > 1 else "standard", **cells.subset(autoattack, n),
                 "notes": autoattack.get("notes", [])},

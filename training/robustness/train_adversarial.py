@@ -55,7 +55,7 @@ from ..runs import load_checkpoint, pick_device, predict, save_checkpoint, seed_
 from ..steps import Common, from_args
 
 log = logging.getLogger(__name__)
-TRAIN_EPS = {"mnist": 0.3, "fashion-mnist": 0.1}  # the usual l-inf budgets of each dataset's literature
+TRAIN_EPS = data.THREAT_EPS
 
 
 @dataclass(frozen=True)

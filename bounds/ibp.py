@@ -1,0 +1,181 @@
+"""Interval bound propagation (IBP; Gowal et al., 2018) through a feed-forward ReLU network.
+
+A ``Bounded`` network is a list of blocks (``ConvBlock``, ``Flatten``, ``LinearBlock``), each an affine layer,
+an optional BatchNorm and a ReLU, followed by a linear ``head``. Every block maps the clean activation and the
+centre and radius of an l-inf box together, so one call of ``bounds`` returns the clean logits and, per class
+``j``, a lower bound on ``logit[label] - logit[j]`` over every input in the box. The head is folded into that
+difference before its interval is taken (the "elision" of Gowal et al.), which is tighter than subtracting two
+logit intervals.
+
+In training mode a BatchNorm normalises the box with the *clean* batch's statistics (Shi et al., 2021); in eval
+mode it is the fixed affine map of its running statistics, so the bounds are sound. The box is clipped to the
+input domain [0, 1]: a certificate covers every valid image within ``eps``.
+
+The classes script and freeze as they are: an exported artifact carries ``bounds`` and ``certify`` itself.
+Bounds are computed in float32; a certificate asks for a strictly positive margin.
+"""
+
+from __future__ import annotations
+
+from typing import List, Tuple
+
+import torch
+from torch import Tensor, nn
+from torch.nn import functional as F
+
+
+def box(x: Tensor, eps: Tensor) -> Tuple[Tensor, Tensor]:
+    """Centre and radius of the l-inf ball of per-image radius ``eps`` around ``x``, clipped to [0, 1]."""
+    e = eps.reshape([-1] + [1] * (x.dim() - 1))
+    lower, upper = (x - e).clamp(0.0, 1.0), (x + e).clamp(0.0, 1.0)
+    return (upper + lower) / 2, (upper - lower) / 2
+
+
+def certified_margin(margins: Tensor, labels: Tensor) -> Tensor:
+    """The smallest lower bound of ``logit[label] - logit[j]`` over ``j != label``; > 0 means certified."""
+    own = F.one_hot(labels, margins.size(1)) > 0
+    return margins.masked_fill(own, float("inf")).amin(1)
+
+
+def _relu(mid: Tensor, rad: Tensor) -> Tuple[Tensor, Tensor]:
+    lower, upper = (mid - rad).relu(), (mid + rad).relu()
+    return (upper + lower) / 2, (upper - lower) / 2
+
+
+class _Block(nn.Module):
+    """An affine layer, a BatchNorm and a ReLU."""
+
+    def _normalise(self, h: Tensor, mid: Tensor, rad: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
+        """BatchNorm as the affine map of the clean batch's statistics (training) or its running ones (eval)."""
+        dims = [0] if h.dim() == 2 else [0, 2, 3]
+        mean, var = h.mean(dims), h.var(dims, unbiased=False)
+        running_mean, running_var = self.bn.running_mean, self.bn.running_var
+        if not self.training and running_mean is not None and running_var is not None:
+            mean, var = running_mean, running_var
+        scale = self.bn.weight / torch.sqrt(var + self.bn.eps)
+        shift = self.bn.bias - mean * scale
+        shape = [1, -1] if h.dim() == 2 else [1, -1, 1, 1]
+        return self.bn(h), mid * scale.reshape(shape) + shift.reshape(shape), rad * scale.abs().reshape(shape)
+
+
+class ConvBlock(_Block):
+    """Conv2d (3x3) -> BatchNorm2d -> ReLU."""
+
+    def __init__(self, in_ch: int, out_ch: int, stride: int = 1) -> None:
+        super().__init__()
+        self.relu = True  # the box entering its ReLU is kept for the warm-up regularizers
+        self.conv = nn.Conv2d(in_ch, out_ch, 3, stride=stride, padding=1)
+        self.bn = nn.BatchNorm2d(out_ch)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.bn(self.conv(x)).relu()
+
+    def interval(self, h: Tensor, mid: Tensor, rad: Tensor) -> Tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+        """Clean output, output box, and the box that enters the ReLU (centre, radius)."""
+        c = self.conv
+        h = c(h)
+        mid = F.conv2d(mid, c.weight, c.bias, c.stride, c.padding)
+        rad = F.conv2d(rad, c.weight.abs(), None, c.stride, c.padding)
+        h, mid, rad = self._normalise(h, mid, rad)
+        out_mid, out_rad = _relu(mid, rad)
+        return h.relu(), out_mid, out_rad, mid, rad
+
+
+class LinearBlock(_Block):
+    """Linear -> BatchNorm1d -> ReLU."""
+
+    def __init__(self, in_features: int, out_features: int) -> None:
+        super().__init__()
+        self.relu = True
+        self.linear = nn.Linear(in_features, out_features)
+        self.bn = nn.BatchNorm1d(out_features)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.bn(self.linear(x)).relu()
+
+    def interval(self, h: Tensor, mid: Tensor, rad: Tensor) -> Tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+        """Clean output, output box, and the box that enters the ReLU (centre, radius)."""
+        w = self.linear.weight
+        h = self.linear(h)
+        mid = F.linear(mid, w, self.linear.bias)
+        rad = F.linear(rad, w.abs())
+        h, mid, rad = self._normalise(h, mid, rad)
+        out_mid, out_rad = _relu(mid, rad)
+        return h.relu(), out_mid, out_rad, mid, rad
+
+
+class Flatten(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.relu = False
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x.flatten(1)
+
+    def interval(self, h: Tensor, mid: Tensor, rad: Tensor) -> Tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+        return h.flatten(1), mid.flatten(1), rad.flatten(1), mid, rad
+
+
+class Bounded(nn.Module):
+    """Blocks then a linear head; the output can be bounded over an l-inf box around each input."""
+
+    def __init__(self, blocks: List[nn.Module], head: nn.Linear) -> None:
+        super().__init__()
+        self.blocks = nn.ModuleList(blocks)
+        self.head = head
+
+    def forward(self, x: Tensor) -> Tensor:
+        for block in self.blocks:
+            x = block(x)
+        return self.head(x)
+
+    def propagate(self, x: Tensor, eps: Tensor, labels: Tensor,
+                  keep: bool = False) -> Tuple[Tensor, Tensor, List[Tuple[Tensor, Tensor]]]:
+        """Clean logits, margin lower bounds (N x classes, 0 at the label) and, with ``keep``, the centre and
+        radius of the box entering every ReLU (for warm-up regularizers)."""
+        mid, rad = box(x, eps)
+        h = x
+        kept: List[Tuple[Tensor, Tensor]] = []
+        for block in self.blocks:
+            h, mid, rad, pre_mid, pre_rad = block.interval(h, mid, rad)
+            if keep and block.relu:
+                kept.append((pre_mid, pre_rad))
+        # the head folded into the margins: rows W[label] - W[j] and biases b[label] - b[j], one map per image
+        w = self.head.weight[labels].unsqueeze(1) - self.head.weight.unsqueeze(0)  # N x classes x features
+        b = self.head.bias[labels].unsqueeze(1) - self.head.bias.unsqueeze(0)
+        lower = torch.bmm(w, mid.unsqueeze(2)).squeeze(2) + b - torch.bmm(w.abs(), rad.unsqueeze(2)).squeeze(2)
+        return self.head(h), lower, kept
+
+    @torch.jit.export
+    def bounds(self, x: Tensor, eps: Tensor, labels: Tensor) -> Tuple[Tensor, Tensor]:
+        """Clean logits and lower bounds of ``logit[label] - logit[j]`` over the box of radius ``eps``."""
+        logits, margins, _ = self.propagate(x, eps, labels, False)
+        return logits, margins
+
+    @torch.jit.export
+    def certify(self, x: Tensor, eps: float, max_eps: float, rounds: int = 3,
+                grid: int = 8) -> Tuple[Tensor, Tensor, Tensor]:
+        """Logits, whether the predicted label provably holds at ``eps``, and a certified radius: the largest
+        radius found (to ``max_eps / grid ** rounds``, and ``eps`` itself) at which it provably holds, else 0.
+
+        ``eps`` is tried first and splits the search; then each round bounds ``grid`` radii spread over the
+        bracket that is left, in one batch.
+        """
+        n = x.size(0)
+        logits = self.forward(x)
+        labels = logits.argmax(1)
+        at_eps = torch.full([n], eps, dtype=x.dtype, device=x.device)
+        certified = certified_margin(self.bounds(x, at_eps, labels)[1], labels) > 0
+        lo = torch.where(certified, at_eps, torch.zeros_like(at_eps))
+        hi = torch.where(certified, torch.full_like(at_eps, max_eps), at_eps)
+        steps = torch.arange(1, grid + 1, dtype=x.dtype, device=x.device) / grid
+        xs, ys = x.repeat_interleave(grid, 0), labels.repeat_interleave(grid)
+        for _ in range(rounds):
+            radii = lo.unsqueeze(1) + (hi - lo).unsqueeze(1) * steps  # N x grid, increasing
+            ok = (certified_margin(self.bounds(xs, radii.flatten(), ys)[1], ys) > 0).reshape(n, grid)
+            # IBP bounds only widen with the radius: count the certified prefix of the grid
+            count = ok.long().cumprod(1).sum(1, keepdim=True)
+            lo_next = torch.cat([lo.unsqueeze(1), radii], 1).gather(1, count).squeeze(1)
+            hi = torch.cat([radii, hi.unsqueeze(1)], 1).gather(1, count).squeeze(1)
+            lo = lo_next
+        return logits, certified, lo

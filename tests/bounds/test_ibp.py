@@ -1,0 +1,134 @@
+"""Interval bounds: sound at random points of the box and at adversarial examples, identical once frozen, and
+a certificate that no attack breaks."""
+
+import warnings
+
+import pytest
+import torch
+from torch import nn
+
+from advattacks import PGD
+from bounds import Bounded, box, certified_margin
+from bounds.ibp import ConvBlock, Flatten, LinearBlock
+
+TOL = 1e-5  # float32 rounding of the bound arithmetic
+
+
+def small_net(seed: int = 0) -> Bounded:
+    """A random conv-BN-ReLU network with trained-looking BN statistics, in eval mode."""
+    torch.manual_seed(seed)
+    net = Bounded([ConvBlock(1, 4), ConvBlock(4, 8, stride=2), Flatten(), LinearBlock(8 * 16 * 16, 32)],
+                  nn.Linear(32, 10))
+    net.train()
+    with torch.no_grad():
+        for _ in range(3):
+            net(torch.rand(64, 1, 32, 32))
+    return net.eval()
+
+
+def true_margins(net: nn.Module, x: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    out = net(x)
+    return out.gather(1, labels[:, None]) - out
+
+
+@pytest.mark.parametrize("eps", [0.001, 0.01, 0.1])
+def test_bounds_hold_at_random_points_and_corners_of_the_box(eps: float) -> None:
+    net, x = small_net(), torch.rand(16, 1, 32, 32)
+    labels = net(x).argmax(1)
+    with torch.no_grad():
+        _, lower = net.bounds(x, torch.full((16,), eps), labels)
+        lo, hi = (x - eps).clamp(0, 1), (x + eps).clamp(0, 1)
+        for trial in range(100):
+            if trial % 2:  # a corner of the box
+                point = torch.where(torch.rand_like(x) < 0.5, lo, hi)
+            else:
+                point = lo + (hi - lo) * torch.rand_like(x)
+            assert (true_margins(net, point, labels) >= lower - TOL).all()
+
+
+def test_bounds_hold_at_adversarial_examples_and_tighten_with_eps() -> None:
+    net, x = small_net(1), torch.rand(32, 1, 32, 32)
+    labels = net(x).argmax(1)
+    previous = None
+    for eps in (0.002, 0.01, 0.05):
+        adv = PGD(net, eps=eps, alpha=eps / 4, steps=20)(x, labels)
+        with torch.no_grad():
+            _, lower = net.bounds(x, torch.full((32,), eps), labels)
+            assert (true_margins(net, adv, labels) >= lower - TOL).all()
+        worst = certified_margin(lower, labels)
+        if previous is not None:
+            assert (worst <= previous + TOL).all()  # a bigger box never bounds tighter
+        previous = worst
+
+
+def test_the_box_is_clipped_to_the_input_domain() -> None:
+    x = torch.tensor([0.0, 0.5, 1.0]).reshape(3, 1, 1, 1)
+    mid, rad = box(x, torch.full((3,), 0.2))
+    assert torch.allclose(mid - rad, torch.tensor([0.0, 0.3, 0.8]).reshape(3, 1, 1, 1))
+    assert torch.allclose(mid + rad, torch.tensor([0.2, 0.7, 1.0]).reshape(3, 1, 1, 1))
+
+
+def test_zero_radius_bounds_are_the_clean_margins() -> None:
+    net, x = small_net(2), torch.rand(8, 1, 32, 32)
+    labels = torch.randint(0, 10, (8,))
+    with torch.no_grad():
+        logits, lower = net.bounds(x, torch.zeros(8), labels)
+        assert torch.allclose(logits, net(x))
+        assert torch.allclose(lower, true_margins(net, x, labels), atol=TOL)
+
+
+def test_training_mode_normalises_the_box_with_the_clean_batch_statistics() -> None:
+    net, x = small_net(3), torch.rand(64, 1, 32, 32)
+    net.train()
+    labels = torch.randint(0, 10, (64,))
+    logits, lower = net.bounds(x, torch.zeros(64), labels)
+    # with eps = 0 the box is the clean batch: the bounds are the train-mode margins exactly
+    assert torch.allclose(lower, logits.gather(1, labels[:, None]) - logits, atol=1e-4)
+
+
+def _frozen(net: Bounded) -> torch.jit.ScriptModule:
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r"`torch\.jit\.\w+` is deprecated", category=FutureWarning)
+        return torch.jit.freeze(torch.jit.script(net), preserved_attrs=["bounds", "certify"])
+
+
+def test_frozen_torchscript_bounds_and_certificates_match_the_eager_network() -> None:
+    net, x = small_net(4), torch.rand(8, 1, 32, 32)
+    frozen = _frozen(net)
+    labels = net(x).argmax(1)
+    eps = torch.full((8,), 0.01)
+    with torch.no_grad():
+        assert torch.allclose(net.bounds(x, eps, labels)[1], frozen.bounds(x, eps, labels)[1], atol=TOL)
+        for want, got in zip(net.certify(x, 0.002, 0.05, 2, 8), frozen.certify(x, 0.002, 0.05, 2, 8), strict=True):
+            assert torch.allclose(want.float(), got.float(), atol=TOL)
+
+
+@pytest.mark.parametrize("eps", [0.0002, 0.0004])
+def test_certify_returns_a_radius_that_the_bounds_prove_and_agrees_with_eps(eps: float) -> None:
+    net, x = small_net(5), torch.rand(32, 1, 32, 32)
+    max_radius, rounds, grid = 0.002, 3, 4
+    with torch.no_grad():
+        logits, certified, radius = net.certify(x, eps, max_radius, rounds, grid)
+        labels = logits.argmax(1)
+        assert (certified == (radius >= eps)).all()
+        proved = certified_margin(net.bounds(x, radius, labels)[1], labels) > 0
+        assert proved[radius > 0].all()
+        # one resolution step further is not provable (unless the search hit its ceiling)
+        step = max_radius / grid**rounds
+        beyond = certified_margin(net.bounds(x, radius + step + 1e-6, labels)[1], labels) > 0
+        assert not beyond[(radius > 0) & (radius + step < max_radius)].any()
+        assert certified.any() and (~certified).any(), "pick eps so that the test sees both outcomes"
+
+
+def test_no_attack_flips_a_certified_image() -> None:
+    net, x, eps = small_net(6), torch.rand(64, 1, 32, 32), 0.002
+    with torch.no_grad():
+        logits, certified, radius = net.certify(x, eps, 0.02, 2, 8)
+    labels = logits.argmax(1)
+    assert certified.sum() >= 5
+    for attack in (PGD(net, eps=eps, alpha=eps / 4, steps=40), PGD(net, eps=eps, alpha=eps / 2, steps=10)):
+        adv = attack(x, labels)
+        assert (net(adv).argmax(1)[certified] == labels[certified]).all()
+    # nor at each image's own certified radius
+    adv = PGD(net, eps=radius, alpha=0.001, steps=30, random_start=True)(x, labels)
+    assert (net(adv).argmax(1)[radius > 0] == labels[radius > 0]).all()
