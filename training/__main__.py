@@ -25,6 +25,7 @@ COMMANDS = {
     "robustness": ("training.robustness.study", "adaptive (EOT, BPDA), transfer and black-box attacks; docs/robustness.md"),
     "export": ("training.export", "freeze to TorchScript under artifacts/<dataset>/ and write manifest.json"),
     "evaluate": ("training.evaluate", "measure the artifacts: the paper's table, sweeps, latency; write docs"),
+    "readme": ("training.readme", "the README's headline tables from the manifests and docs/latency.json"),
     "all": ("training.pipeline", "reproduce one dataset's artifacts end to end"),
 }
 
@@ -59,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     try:
-        if args.command not in ("fetch-data", "all"):  # fail before any work, naming the bad file
+        if args.command not in ("fetch-data", "all", "readme"):  # fail before any work, naming the bad file
             verify(args.root, args.dataset)
         importlib.import_module(args.module).main(args)
     except DataError as exc:

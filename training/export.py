@@ -88,6 +88,8 @@ class Config(Common):
     add: tuple[str, ...] = ()  # NAME=CHECKPOINT: freeze one more model into the existing artifact folder
     pipeline: tuple[str, ...] = ()  # NAME=[PURIFIER.pt+]CLASSIFIER.pt: name a served pipeline in the manifest
     default_pipeline: str | None = None  # what /defended-classify runs without ?pipeline=
+    method: tuple[str, ...] = ()  # NAME=TEXT: how a pipeline defends, in a few words
+    description: tuple[str, ...] = ()  # NAME=TEXT: what a pipeline is, in one line
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -96,6 +98,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--pipeline", nargs="+", default=list(Config.pipeline), metavar="NAME=[PURIFIER.pt+]CLASSIFIER.pt",
                    help="pipelines to name in the manifest (with --add or on their own)")
     p.add_argument("--default-pipeline", default=Config.default_pipeline)
+    p.add_argument("--method", nargs="+", default=list(Config.method), metavar="NAME=TEXT",
+                   help="how a named pipeline defends, in a few words (shown by /models and the README)")
+    p.add_argument("--description", nargs="+", default=list(Config.description), metavar="NAME=TEXT",
+                   help="what a named pipeline is, in one line")
 
 
 def certificate_entry(training: dict) -> dict:
@@ -145,7 +151,14 @@ def extend(config: Config) -> None:
         name, entry = parse_pipeline(item)
         old = manifest["pipelines"].get(name, {})
         same = (old.get("purifier"), old.get("classifier")) == (entry["purifier"], entry["classifier"])
-        manifest["pipelines"][name] = {**entry, "metrics": old.get("metrics", {}) if same else {}}
+        kept = old if same else {}  # a pipeline given other files loses what was measured or said of it
+        manifest["pipelines"][name] = {**kept, **entry, "metrics": kept.get("metrics", {})}
+    for field, items in (("method", config.method), ("description", config.description)):
+        for item in items:
+            name, _, text = item.partition("=")
+            if name not in manifest["pipelines"]:
+                raise ValueError(f"--{field} {item!r}: no pipeline {name!r} in {out / 'manifest.json'}")
+            manifest["pipelines"][name][field] = text
     if config.default_pipeline:
         manifest["default_pipeline"] = config.default_pipeline
     timings = config.run_dir / "timings.json"
@@ -159,7 +172,7 @@ def extend(config: Config) -> None:
 
 
 def run(args: Config) -> None:
-    if args.add or args.pipeline or args.default_pipeline:
+    if args.add or args.pipeline or args.default_pipeline or args.method or args.description:
         extend(args)
         return
     run = args.run_dir

@@ -9,3 +9,18 @@ def table_lines(header: list[str], rows: list[list[str]]) -> list[str]:
 def table(header: list[str], rows: list[list[str]]) -> str:
     """The same table as one string."""
     return "\n".join(table_lines(header, rows))
+
+
+def markers(name: str) -> tuple[str, str]:
+    """The comments around a generated block of a hand-written page."""
+    return f"<!-- generated: {name} -->", f"<!-- end generated: {name} -->"
+
+
+def splice(text: str, name: str, block: str) -> str:
+    """``text`` with its generated block ``name`` replaced by ``block``; the prose around it is untouched."""
+    begin, end = markers(name)
+    head, found, rest = text.partition(begin)
+    _, closed, tail = rest.partition(end)
+    if not (found and closed):
+        raise ValueError(f"no generated block {name!r}: mark it with {begin} ... {end}")
+    return f"{head}{begin}\n{block.strip()}\n{end}{tail}"

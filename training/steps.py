@@ -13,7 +13,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import TypeVar
 
-from .runs import run_dir
+from .runs import PRECISIONS, run_dir
 
 C = TypeVar("C", bound="Common")
 
@@ -39,6 +39,18 @@ class Common:
     @property
     def artifact_dir(self) -> Path:
         return Path(self.artifacts) / self.dataset
+
+
+@dataclass(frozen=True)
+class Training(Common):
+    """The options of every training step: the forward pass's precision (evaluation and export stay fp32)."""
+
+    precision: str = "fp32"
+
+
+def add_precision(p: argparse.ArgumentParser, default: str) -> None:
+    p.add_argument("--precision", choices=PRECISIONS, default=default,
+                   help="training precision: bf16 (autocast, channels_last) or fp32; evaluation is always fp32")
 
 
 def from_args(cls: type[C], args: argparse.Namespace) -> C:

@@ -18,14 +18,14 @@ from torch.utils.data import DataLoader
 from . import data
 from .models import VGG16, VGGConfig, count_parameters
 from .runs import load_checkpoint, pick_device, predict, save_checkpoint, seed_everything, timed, train_epoch
-from .steps import Common, from_args
+from .steps import Training, add_precision, from_args
 
 log = logging.getLogger(__name__)
 DEFAULT_EPOCHS = {"mnist": 5, "fashion-mnist": 8}
 
 
 @dataclass(frozen=True)
-class Config(Common):
+class Config(Training):
     width: float = 0.25  # VGG width multiplier (1.0 = the paper's full width)
     epochs: int | None = None  # None: DEFAULT_EPOCHS of the dataset
     batch_size: int = 64
@@ -41,6 +41,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch-size", type=int, default=Config.batch_size)
     p.add_argument("--lr", type=float, default=Config.lr, help="one-cycle peak learning rate (Adam)")
     p.add_argument("--seed", type=int, default=Config.seed)
+    add_precision(p, Config.precision)
     p.add_argument("--out", default=Config.out, help="checkpoint name inside the run directory")
 
 
@@ -71,12 +72,13 @@ def run(args: Config) -> None:
     log.info("VGG-16 width %s: %d parameters, %d epochs on %s", args.width, count_parameters(model), epochs, device)
 
     train_config = {"optimizer": "Adam", "schedule": "OneCycleLR", "lr": args.lr, "epochs": epochs,
-                    "batch_size": args.batch_size, "seed": args.seed, "split_seed": data.SPLIT_SEED}
+                    "batch_size": args.batch_size, "seed": args.seed, "split_seed": data.SPLIT_SEED,
+                    "precision": args.precision}
     val_x, val_y = splits["val"].tensors
     with timed(ckpt_path.parent, f"train-{args.out.removesuffix('.ckpt')}", before=spent) as elapsed:
         for epoch in range(start_epoch, epochs):
             train_epoch(model, loader, F.cross_entropy, opt, device, dry_run=args.dry_run, sched=sched,
-                        desc=f"classifier {args.dataset} epoch {epoch + 1}/{epochs}")
+                        desc=f"classifier {args.dataset} epoch {epoch + 1}/{epochs}", precision=args.precision)
             val_acc = (predict(model, val_x, device=device).argmax(1) == val_y).float().mean().item()
             log.info("epoch %d: val accuracy %.4f", epoch + 1, val_acc)
             save_checkpoint(ckpt_path, "vgg16", config, model, optimizer=opt.state_dict(),

@@ -32,7 +32,7 @@ from .runs import (
     timed,
     train_epoch,
 )
-from .steps import Common, from_args
+from .steps import Training, add_precision, from_args
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +67,7 @@ VAL_CHECKS = {"fgsm-0.6": (PAPER_FGSM, None), "pgd-0.15": (AdvSetSpec("pgd", eps
 
 
 @dataclass(frozen=True)
-class Config(Common):
+class Config(Training):
     recipe: str = "mixture"
     latent_dim: int = 10
     noise_std: float = 1.0  # sigma of the latent noise (paper: 1.0)
@@ -88,6 +88,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch-size", type=int, default=Config.batch_size)
     p.add_argument("--lr", type=float, default=Config.lr)
     p.add_argument("--seed", type=int, default=Config.seed)
+    add_precision(p, Config.precision)
     p.add_argument("--class-weight", type=float, default=Config.class_weight,
                    help="weight of the frozen classifier's cross-entropy on purified images (paper: 0, pure MSE)")
     p.add_argument("--classifier", default=Config.classifier, help="checkpoint in the run directory")
@@ -168,7 +169,7 @@ def run(args: Config) -> None:
     with timed(run, f"train-purifier-{args.out.removesuffix('.ckpt')}"):
         for epoch in range(args.epochs):
             train_epoch(model, loader, objective(classifier, args.class_weight), opt, device, dry_run=args.dry_run,
-                        desc=f"purifier {args.recipe} epoch {epoch + 1}/{args.epochs}")
+                        desc=f"purifier {args.recipe} epoch {epoch + 1}/{args.epochs}", precision=args.precision)
             loss_val = val_loss(model, classifier, args.class_weight, val, device)
             history.append(round(loss_val, 5))
             log.info("epoch %d: validation objective %.5f", epoch + 1, loss_val)
@@ -184,6 +185,7 @@ def run(args: Config) -> None:
     metrics = val_metrics(model, classifier, splits["val"], run / "adv", device)
     log.info("validation metrics: %s", metrics)
     train_config = {"recipe": args.recipe, "parts": [_describe(p) for p in parts], "class_weight": args.class_weight,
+                    "precision": args.precision,
                     "objective": "MSE" + (f" + {args.class_weight} * CE(classifier)" if args.class_weight else ""),
                     "optimizer": "Adam",
                     "lr": args.lr, "batch_size": args.batch_size, "max_epochs": args.epochs,

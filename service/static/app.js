@@ -29,7 +29,11 @@ async function selectDataset() {
   const info = dataset();
   $("#samples").dataset.dataset = "";
   $("#pipeline").replaceChildren(
-    ...Object.keys(info.pipelines).map((p) => new Option(p, p, p === info.default_pipeline, p === info.default_pipeline)),
+    ...Object.entries(info.pipelines).map(([p, entry]) => {
+      const option = new Option(p, p, p === info.default_pipeline, p === info.default_pipeline);
+      option.title = entry.description || "";
+      return option;
+    }),
   );
   const { data } = await call("/samples", { params: { dataset: name } });
   state.samples = data.samples;
@@ -145,7 +149,7 @@ async function run() {
   $("#latency tbody").replaceChildren();
   const name = $("#dataset").value;
   const pipeline = $("#pipeline").value;
-  const { purifier } = dataset().pipelines[pipeline];
+  const { purifier, certificate } = dataset().pipelines[pipeline];
   const params = { dataset: name, attack: $("#attack").value, eps: $("#eps").value };
   if (params.attack === "pgd") Object.assign(params, { alpha: $("#alpha").value, steps: $("#steps").value });
   if ($("#target").value === "pipeline") Object.assign(params, { target: "pipeline", pipeline });
@@ -174,15 +178,17 @@ async function run() {
       lines: truth,
       defended: defended[0],
       threshold,
+      certificate,
     });
     renderPrediction(show("#panel-adversarial", attack.image), attack.adversarial, classNames, {
       defended: defended[1],
       threshold,
+      certificate,
     });
     renderPrediction(show("#panel-purified", purified[0].image), defended[1], classNames, {
       lines: [`pipeline: ${pipeline} (purifier: ${purifier || "none"})`],
     });
-    await renderPerturbation($("#panel-perturbation"), attack);
+    await renderPerturbation($("#panel-perturbation"), attack, defended[0].certified_radius);
     results.dataset.state = "done";
   } catch (error) {
     showError(error);

@@ -13,8 +13,11 @@ function topThree(prediction) {
   return (prediction.top || []).slice(0, 3).map((entry) => [entry.probability, entry.label]);
 }
 
-// A panel's label, its top-3 probabilities as bars, extra lines and (from /defended-classify) the flag.
-export function renderPrediction(panel, prediction, classNames, { lines = [], defended = null, threshold = null } = {}) {
+// A panel's label, its top-3 probabilities as bars, extra lines and (from /defended-classify) the flag and,
+// for a certifiable pipeline, its certificate.
+export function renderPrediction(
+  panel, prediction, classNames, { lines = [], defended = null, threshold = null, certificate = null } = {},
+) {
   panel.dataset.label = prediction.label;
   const label = element("p", "label");
   label.append(element("span", "name", prediction.class_name), element("span", "muted", ` label ${prediction.label}`));
@@ -32,6 +35,15 @@ export function renderPrediction(panel, prediction, classNames, { lines = [], de
   const verdict = panel.querySelector(".verdict");
   verdict.replaceChildren(label, bars, ...lines.map((text) => element("p", "muted", text)));
   if (defended && defended.suspected_adversarial !== undefined) verdict.append(flagBadge(defended, threshold));
+  if (defended && defended.certified !== undefined) verdict.append(certificateBadge(defended, certificate));
+}
+
+// The pipeline's certificate: whether its label provably holds at its ε, and the radius it provably holds to.
+function certificateBadge(defended, certificate) {
+  const eps = certificate ? ` at ε ${certificate.eps}` : "";
+  const radius = defended.certified_radius === undefined ? "" : ` · certified radius ${defended.certified_radius.toFixed(3)}`;
+  const text = `${defended.certified ? "certified" : "not certified"}${eps}${radius}`;
+  return element("p", defended.certified ? "badge certified" : "badge uncertified", text);
 }
 
 function flagBadge(defended, threshold) {
@@ -62,7 +74,7 @@ function pixels(image) {
 }
 
 // adversarial − original: gray where unchanged, white brighter, black darker, scaled to the largest change.
-export async function renderPerturbation(panel, attack) {
+export async function renderPerturbation(panel, attack, certifiedRadius) {
   const [original, adversarial] = await Promise.all([pngImage(attack.original_image), pngImage(attack.image)]);
   const before = pixels(original);
   const after = pixels(adversarial);
@@ -85,6 +97,12 @@ export async function renderPerturbation(panel, attack) {
     element("p", "muted", "gray: unchanged · white: brighter · black: darker (scaled to ℓ∞)"),
     element("p", flipped ? "badge flagged" : "badge clean", flipped ? "the label flipped" : "the label held"),
   );
+  if (certifiedRadius !== undefined && certifiedRadius !== null) {
+    const within = attack.eps <= certifiedRadius;
+    panel.querySelector(".verdict").append(element("p", within ? "badge certified" : "muted", within
+      ? `ε ${attack.eps} ≤ the certified radius ${certifiedRadius.toFixed(3)}: no attack this size can flip the label`
+      : `ε ${attack.eps} > the certified radius ${certifiedRadius.toFixed(3)}: no guarantee`));
+  }
 }
 
 // One row of the latency table: the server's latency_ms (per request) and the browser's round trip.

@@ -51,15 +51,16 @@ from .. import data
 from ..artifacts import sha256
 from ..jit import load
 from ..models import VGG16, AutoencoderConfig, ConvAutoencoder, VGGConfig
-from ..runs import load_checkpoint, pick_device, predict, save_checkpoint, seed_everything, timed, train_epoch
-from ..steps import Common, from_args
+from ..runs import (autocast, load_checkpoint, pick_device, predict, save_checkpoint, seed_everything, timed,
+                    train_epoch)
+from ..steps import Training, add_precision, from_args
 
 log = logging.getLogger(__name__)
 TRAIN_EPS = data.THREAT_EPS
 
 
 @dataclass(frozen=True)
-class Config(Common):
+class Config(Training):
     inputs: str = "fgsm-rs"  # fgsm-rs, pgd, apgd, trades or purified
     eps: float | None = None  # None: TRAIN_EPS of the dataset
     alpha_ratio: float = 1.25  # FGSM-RS step as a multiple of eps (Wong: 1.25)
@@ -117,6 +118,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch-size", type=int, default=Config.batch_size)
     p.add_argument("--lr", type=float, default=Config.lr, help="one-cycle peak learning rate (Adam)")
     p.add_argument("--seed", type=int, default=Config.seed)
+    add_precision(p, Config.precision)
     p.add_argument("--val-n", type=int, default=Config.val_n, help="validation images of the selection metric")
     p.add_argument("--select-by", choices=("pgd", "apgd"), default=Config.select_by,
                    help="the 10-step attack on the validation images whose accuracy picks the epoch kept")
@@ -124,11 +126,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 class Transformed:
-    """A loader whose input batches pass through ``transform(images, labels)`` on ``device``; with
-    ``keep_images``, the loss gets the inputs and the clean images after the labels."""
+    """A loader whose input batches pass through ``transform(images, labels)`` on ``device``, in ``precision``;
+    with ``keep_images``, the loss gets the inputs and the clean images after the labels."""
 
-    def __init__(self, loader: DataLoader, transform, device, keep_images: bool = False) -> None:
+    def __init__(self, loader: DataLoader, transform, device, keep_images: bool = False,
+                 precision: str = "fp32") -> None:
         self.loader, self.transform, self.device, self.keep_images = loader, transform, device, keep_images
+        self.precision = precision
 
     def __len__(self) -> int:
         return len(self.loader)
@@ -136,7 +140,8 @@ class Transformed:
     def __iter__(self):
         for images, labels in self.loader:
             images, labels = images.to(self.device), labels.to(self.device)
-            inputs = self.transform(images, labels)
+            with autocast(self.precision, self.device):
+                inputs = self.transform(images, labels).float()
             yield (inputs, labels, inputs, images) if self.keep_images else (inputs, labels)
 
 
@@ -303,9 +308,10 @@ def run(config: Config) -> None:
                                                                       "state_dict": joint.state_dict()}})
     with timed(config.run_dir, f"train-{config.out.removesuffix('.ckpt')}", before=spent) as elapsed:
         for epoch in range(start_epoch, config.epochs):
-            batches = Transformed(loader, recipe.transform, device, keep_images=joint is not None)
+            batches = Transformed(loader, recipe.transform, device, keep_images=joint is not None,
+                                  precision=config.precision)
             train_epoch(trained, batches, recipe.loss, opt, device, dry_run=config.dry_run, sched=sched,
-                        desc=f"{config.inputs} {config.dataset} epoch {epoch + 1}")
+                        desc=f"{config.inputs} {config.dataset} epoch {epoch + 1}", precision=config.precision)
             metric = recipe.validate()
             log.info("epoch %d: %s %.4f", epoch + 1, recipe.describe["selection"], metric)
             history.append(round(metric, 4))

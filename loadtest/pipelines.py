@@ -1,0 +1,65 @@
+"""``python -m loadtest.pipelines``: each served pipeline's latency over HTTP at concurrency 1.
+
+Starts ``python -m service`` on the bundled artifacts and sends the bundled samples, one request at a time, to
+``/defended-classify?pipeline=...``, in rounds that visit every pipeline in turn (so a noisy second hurts them
+all alike). Writes p50 and p95 per pipeline, with the machine, to ``docs/latency.json``: the README's
+headline tables read it.
+"""
+
+import argparse
+import json
+import statistics
+import time
+from pathlib import Path
+
+import httpx
+
+from loadtest.machine import machine
+from loadtest.samples import load_samples
+from loadtest.server import serve
+from service.artifacts import read_manifest
+from service.config import DATASETS, REPO_ROOT
+
+OUT = REPO_ROOT / "docs" / "latency.json"
+
+
+def percentile(values: list[float], q: float) -> float:
+    return statistics.quantiles(values, n=100, method="inclusive")[round(q) - 1]
+
+
+def measure(url: str, dataset: str, pipelines: list[str], requests: int, warmup: int = 20) -> dict[str, dict]:
+    """Milliseconds per request, client side, for each pipeline of one dataset."""
+    samples = load_samples(dataset)
+    timings: dict[str, list[float]] = {name: [] for name in pipelines}
+    with httpx.Client(base_url=url, timeout=30) as client:
+        for i in range(warmup + requests):
+            for name in pipelines:
+                png = samples[i % len(samples)].png
+                started = time.perf_counter()
+                response = client.post("/defended-classify", content=png, headers={"content-type": "image/png"},
+                                       params={"dataset": dataset, "pipeline": name})
+                elapsed = (time.perf_counter() - started) * 1000
+                response.raise_for_status()
+                if i >= warmup:
+                    timings[name].append(elapsed)
+    return {name: {"p50_ms": round(percentile(t, 50), 2), "p95_ms": round(percentile(t, 95), 2), "n": len(t)}
+            for name, t in timings.items()}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m loadtest.pipelines", description=__doc__)
+    parser.add_argument("--requests", type=int, default=300, help="timed requests per pipeline")
+    parser.add_argument("--out", type=Path, default=OUT)
+    args = parser.parse_args(argv)
+    results = {"command": "python -m loadtest.pipelines", "concurrency": 1, "machine": machine(), "datasets": {}}
+    with serve(REPO_ROOT / "results" / "latency" / "service.log") as server:
+        for dataset in DATASETS:
+            pipelines = list(read_manifest(REPO_ROOT / "artifacts" / dataset).pipelines)
+            results["datasets"][dataset] = measure(server.url, dataset, pipelines, args.requests)
+    args.out.write_text(json.dumps(results, indent=1) + "\n")
+    print(json.dumps(results["datasets"], indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,42 @@
+"""Hand-written pages with generated blocks: a re-render from the committed JSON changes nothing, and only the
+marked blocks are ever rewritten."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from training import readme
+from training.markdown import markers, splice
+from training.robustness import report
+
+from .conftest import ARTIFACTS, REPO
+
+
+def test_splice_replaces_only_the_marked_block() -> None:
+    begin, end = markers("x")
+    text = f"prose before\n{begin}\nold table\n{end}\nprose after\n"
+    assert splice(text, "x", "new table") == f"prose before\n{begin}\nnew table\n{end}\nprose after\n"
+    with pytest.raises(ValueError, match="no generated block 'y'"):
+        splice(text, "y", "table")
+
+
+@pytest.mark.parametrize("page", readme.PAGES)
+def test_the_committed_headline_tables_are_what_the_manifests_render(page: Path) -> None:
+    config = readme.Config(artifacts=ARTIFACTS, latency=REPO / readme.LATENCY)
+    text = (REPO / page).read_text()
+    assert readme.render(config, text) == text, "run python -m training readme"
+
+
+def test_the_headline_lists_every_served_pipeline_default_first() -> None:
+    manifest = json.loads((ARTIFACTS / "mnist" / "manifest.json").read_text())
+    rows = readme.rows(manifest, {})
+    assert rows[0][0] == f"`{manifest['default_pipeline']}` (default)"
+    assert {row[0].split("`")[1] for row in rows} == set(manifest["pipelines"])
+
+
+def test_the_committed_robustness_report_is_what_its_json_renders() -> None:
+    results = [json.loads(p.read_text()) for p in sorted((REPO / "docs" / "robustness").glob("*.json"))]
+    page = (REPO / "docs" / "robustness.md").read_text()
+    assert splice(page, report.REPORT, report.render(results)) == page, \
+        "run python -m training robustness --report-only"
