@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 
 from loadtest.machine import machine
-from loadtest.samples import load_samples
+from loadtest.samples import Sample, load_samples
 from loadtest.server import serve
 from service.artifacts import read_manifest
 from service.config import DATASETS, REPO_ROOT
@@ -27,9 +27,10 @@ def percentile(values: list[float], q: float) -> float:
     return statistics.quantiles(values, n=100, method="inclusive")[round(q) - 1]
 
 
-def measure(url: str, dataset: str, pipelines: list[str], requests: int, warmup: int = 20) -> dict[str, dict]:
-    """Milliseconds per request, client side, for each pipeline of one dataset."""
-    samples = load_samples(dataset)
+def measure(url: str, dataset: str, pipelines: list[str], requests: int, warmup: int = 20,
+            samples: list[Sample] | None = None) -> dict[str, dict]:
+    """Milliseconds per request, client side, for each pipeline of one dataset (the bundled samples by default)."""
+    samples = samples or load_samples(dataset)
     timings: dict[str, list[float]] = {name: [] for name in pipelines}
     with httpx.Client(base_url=url, timeout=30) as client:
         for i in range(warmup + requests):

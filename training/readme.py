@@ -12,11 +12,12 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from .markdown import splice, table
+from .markdown import markers, splice, table
 from .steps import Common, from_args
 
 PAGES = (Path("README.md"), Path("docs/robustness.md"))
 LATENCY = Path("docs/latency.json")
+CERTIFICATE_COST = Path("docs/certificate-cost.json")
 OBLIVIOUS = "pgd-0.15"  # the paper's PGD (eps 0.15, crafted on the undefended classifier)
 HEADER = ["pipeline", "method", "clean", "AutoAttack", "worst case, all attacks", "certified",
           "paper's PGD (oblivious)", "p95 ms"]
@@ -26,11 +27,14 @@ HEADER = ["pipeline", "method", "clean", "AutoAttack", "worst case, all attacks"
 class Config(Common):
     pages: tuple[Path, ...] = PAGES
     latency: Path = LATENCY
+    certificate_cost: Path = CERTIFICATE_COST
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--pages", type=Path, nargs="+", default=list(Config.pages), help="pages with headline blocks")
     p.add_argument("--latency", type=Path, default=Config.latency, help="python -m loadtest.pipelines' output")
+    p.add_argument("--certificate-cost", type=Path, default=Config.certificate_cost,
+                   help="python -m loadtest.bench.certificate's output")
 
 
 def _pct(entry: dict | None, n: bool = False) -> str:
@@ -63,13 +67,35 @@ def headline(manifest: dict, latency: dict) -> str:
     return table(HEADER, rows(manifest, latency))
 
 
+def certificate_cost(measured: dict) -> str:
+    """The certificate's cost beside the model's own forward pass, per certified model and batch size."""
+    rows = []
+    for name, by_batch in measured["models"].items():
+        for batch, r in by_batch.items():
+            forward, certify = r["forward"], r["certify"]
+            rows.append([f"`{name}`", batch.removeprefix("batch"), f"{forward['p50_ms']:.2f} / {forward['p95_ms']:.2f}",
+                         f"{certify['p50_ms']:.2f} / {certify['p95_ms']:.2f}", f"{r['ratio_p50']:.1f}x"])
+    search = measured["radius_search"]
+    return table(["model", "batch", "forward p50 / p95 ms", "with certificate p50 / p95 ms", "cost"], rows) + (
+        f"\n\nIn process, {measured['threads']} thread, radius search of {search['rounds']} rounds of "
+        f"{search['grid']} radii (`{measured['command']}`).")
+
+
+def _json(path: Path) -> dict | None:
+    return json.loads(Path(path).read_text()) if Path(path).is_file() else None
+
+
 def render(config: Config, text: str) -> str:
-    """``text`` with every dataset's headline block rendered afresh."""
-    latency = json.loads(Path(config.latency).read_text())["datasets"] if Path(config.latency).is_file() else {}
+    """``text`` with each generated block it has rendered afresh: every dataset's headline, and the
+    certificate's cost."""
+    latency = (_json(config.latency) or {}).get("datasets", {})
     for folder in sorted(p for p in Path(config.artifacts).iterdir() if (p / "manifest.json").is_file()):
         manifest = json.loads((folder / "manifest.json").read_text())
         dataset = manifest["dataset"]
         text = splice(text, f"headline-{dataset}", headline(manifest, latency.get(dataset, {})))
+    cost = _json(config.certificate_cost)
+    if cost and markers("certificate-cost")[0] in text:
+        text = splice(text, "certificate-cost", certificate_cost(cost))
     return text
 
 

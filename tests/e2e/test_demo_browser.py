@@ -4,7 +4,7 @@ The server runs the committed artifacts. The page switches datasets, picks MNIST
 FGSM at eps 0.2, and shows four panels; offline this case was checked to flip the classifier to 4 with
 probability 1.00 (the purifier restores 9). A stroke drawn on the pad is attacked too, and an unreadable
 upload shows the server's 422 on the page.
-Screenshots, desktop and phone width, go to results/ (docs/demo.png is a copy of the desktop one).
+Screenshots, desktop and phone width, go to results/; docs/demo.png is a copy of the certified pipeline's one.
 """
 
 from collections.abc import Iterator
@@ -91,5 +91,33 @@ def test_attack_and_purify_in_the_browser(real_server: str, browser: Browser) ->
     page.click("#run")
     expect(page.locator("#error")).to_contain_text("422 invalid_image")
     expect(page.locator("#results")).to_have_attribute("data-state", "error")
+    assert not errors, errors
+    page.close()
+
+
+CERTIFIED_SAMPLE, CERTIFIED_EPS = 0, "0.30"  # MNIST sample 0 (a 7): the certified model proves it beyond 0.3
+
+
+def test_a_certified_pipeline_shows_its_radius_and_an_adaptive_attack_within_it_fails(
+    real_server: str, browser: Browser
+) -> None:
+    """The screenshot of this case is docs/demo.png."""
+    page = browser.new_page(viewport={"width": 1100, "height": 900})
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.goto(f"{real_server}/")
+    _choose_dataset(page, "mnist")
+    page.click(f'#samples .sample[data-index="{CERTIFIED_SAMPLE}"]')
+    page.select_option("#pipeline", "ibp-cnn7")
+    page.select_option("#attack", "pgd")
+    page.fill("#eps", CERTIFIED_EPS)
+    page.select_option("#target", "pipeline")  # the adaptive attacker: gradients of the whole defence
+    page.click("#run")
+    expect(page.locator("#results")).to_have_attribute("data-state", "done", timeout=30_000)
+    expect(page.locator("#panel-original .badge.certified")).to_contain_text("certified radius")
+    expect(page.locator("#panel-perturbation .badge.certified")).to_contain_text("no attack this size can flip")
+    assert _panel_label(page, "adversarial") == _panel_label(page, "original")
+    SCREENSHOTS.mkdir(exist_ok=True)
+    page.screenshot(path=SCREENSHOTS / "demo-certified.png", full_page=True)
     assert not errors, errors
     page.close()

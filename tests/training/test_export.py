@@ -102,3 +102,19 @@ def test_committed_manifest_matches_its_files(dataset):
     for name, entry in manifest["files"].items():
         assert sha256(folder / name) == entry["sha256"], name
     assert manifest["metrics"]["table"], "evaluate has not been run on the committed artifacts"
+
+
+def test_the_measured_default_is_the_best_worst_case_that_clears_the_clean_floor() -> None:
+    from training.export import measured_default
+
+    def pipeline(clean, worst):
+        return {"metrics": {"clean": {"accuracy": clean}, **({"worst_case": {"accuracy": worst}} if worst else {})}}
+
+    manifest = {"dataset": "mnist", "pipelines": {
+        "robust-but-inaccurate": pipeline(0.97, 0.95), "certified": pipeline(0.986, 0.93),
+        "adversarial": pipeline(0.992, 0.82), "unmeasured": pipeline(0.999, None), "plain": {"metrics": {}}}}
+    assert measured_default(manifest) == "certified"
+    manifest["pipelines"]["certified"] = pipeline(0.984, 0.93)  # below MNIST's 0.985 floor
+    assert measured_default(manifest) == "adversarial"
+    with pytest.raises(ValueError, match="no pipeline of fashion-mnist"):
+        measured_default({"dataset": "fashion-mnist", "pipelines": {"a": pipeline(0.80, 0.7)}})
