@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import random
 import time
 from contextlib import contextmanager
@@ -11,13 +12,16 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import nn
+from torch.utils.data import DataLoader
 from tqdm import tqdm
 
+from . import data
 from .models import CNN7, VGG16, AutoencoderConfig, CNN7Config, ConvAutoencoder, VGGConfig
 
 MODEL_KINDS = {"vgg16": (VGG16, VGGConfig), "autoencoder": (ConvAutoencoder, AutoencoderConfig),
                "cnn7": (CNN7, CNN7Config)}
 PRECISIONS = ("fp32", "bf16")
+log = logging.getLogger(__name__)
 
 
 def run_dir(workdir: Path, dataset: str) -> Path:
@@ -54,6 +58,29 @@ def load_checkpoint(path: Path, device: torch.device | str = "cpu") -> tuple[nn.
     model = module_cls(config_cls(**ckpt["config"])).to(device)
     model.load_state_dict(ckpt["state_dict"])
     return model.eval(), ckpt
+
+
+def training_loader(config) -> tuple[dict, DataLoader, int]:
+    """Seed everything, load the splits; the shuffled training loader and its steps per epoch (1 on a dry run)."""
+    seed_everything(config.seed)
+    splits = data.load_splits(config.root, config.dataset, limit=config.limit)
+    loader = DataLoader(splits["train"], batch_size=config.batch_size, shuffle=True, drop_last=True,
+                        generator=torch.Generator().manual_seed(config.seed))
+    return splits, loader, 1 if config.dry_run else len(loader)
+
+
+def resume(path: Path, model: nn.Module, opt, sched, device) -> dict | None:
+    """The per-epoch checkpoint a resumed run continues from, with the model, optimizer and schedule restored
+    from it; None if there is none. A finished run's checkpoint comes back as it is (``complete``)."""
+    if not Path(path).is_file():
+        return None
+    _, ckpt = load_checkpoint(path, device)
+    if not ckpt.get("complete"):
+        model.load_state_dict(ckpt["state_dict"])
+        opt.load_state_dict(ckpt["optimizer"])
+        sched.load_state_dict(ckpt["scheduler"])
+        log.info("resuming %s at epoch %d", path, ckpt["epoch"])
+    return ckpt
 
 
 def read_timings(run: Path) -> dict[str, float]:

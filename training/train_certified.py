@@ -29,14 +29,12 @@ from dataclasses import asdict, dataclass
 import torch
 import torch.nn.functional as F
 from torch import Tensor
-from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from bounds import box, certified_margin
 from . import data
 from .models import CNN7, CNN7Config, count_parameters, ibp_init
-from .runs import (autocast, load_checkpoint, memory_format, pick_device, save_checkpoint,
-                   seed_everything, timed)
+from .runs import autocast, memory_format, pick_device, resume, save_checkpoint, timed, training_loader
 from .steps import Training, add_precision, from_args
 
 log = logging.getLogger(__name__)
@@ -137,12 +135,8 @@ def certified_accuracy(model: CNN7, images: Tensor, labels: Tensor, eps: float, 
 
 
 def run(config: Config) -> None:
-    seed_everything(config.seed)
     device = pick_device(config.device)
-    splits = data.load_splits(config.root, config.dataset, limit=config.limit)
-    loader = DataLoader(splits["train"], batch_size=config.batch_size, shuffle=True, drop_last=True,
-                        generator=torch.Generator().manual_seed(config.seed))
-    steps = 1 if config.dry_run else len(loader)
+    splits, loader, steps = training_loader(config)
     cnn = CNN7Config(width=config.width, linear=config.linear)
     model = CNN7(cnn).to(device)
     ibp_init(model)
@@ -151,15 +145,11 @@ def run(config: Config) -> None:
     milestones = [round(f * config.epochs) for f in config.decay]
     sched = torch.optim.lr_scheduler.MultiStepLR(opt, milestones=milestones, gamma=0.2)
     ckpt_path, start_epoch, best, history, spent = config.run_dir / config.out, 0, {"metric": -1.0}, [], 0.0
-    if config.resume and ckpt_path.is_file():
-        _, ckpt = load_checkpoint(ckpt_path, device)
-        if ckpt.get("complete"):
-            return
-        model.load_state_dict(ckpt["state_dict"])
-        opt.load_state_dict(ckpt["optimizer"])
-        sched.load_state_dict(ckpt["scheduler"])
+    ckpt = resume(ckpt_path, model, opt, sched, device) if config.resume else None
+    if ckpt and ckpt.get("complete"):
+        return
+    if ckpt:
         start_epoch, best, history, spent = ckpt["epoch"], ckpt["best"], ckpt["history"], ckpt["train_seconds"]
-        log.info("resuming %s at epoch %d of %d", ckpt_path, start_epoch, config.epochs)
     log.info("CNN7 width %d: %d parameters, %d epochs in %s on %s", config.width, count_parameters(model),
              config.epochs, config.precision, device)
     val_x, val_y = (t[: config.val_n] for t in splits["val"].tensors)

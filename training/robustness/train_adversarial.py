@@ -51,8 +51,8 @@ from .. import data
 from ..artifacts import sha256
 from ..jit import load
 from ..models import VGG16, AutoencoderConfig, ConvAutoencoder, VGGConfig
-from ..runs import (autocast, load_checkpoint, pick_device, predict, save_checkpoint, seed_everything, timed,
-                    train_epoch)
+from ..runs import (autocast, load_checkpoint, pick_device, predict, resume, save_checkpoint, timed,
+                    train_epoch, training_loader)
 from ..steps import Training, add_precision, from_args
 
 log = logging.getLogger(__name__)
@@ -264,30 +264,22 @@ def _joint_purifier(config: Config, device) -> tuple[nn.Module | None, Autoencod
 
 
 def run(config: Config) -> None:
-    seed_everything(config.seed)
     device = pick_device(config.device)
-    splits = data.load_splits(config.root, config.dataset, limit=config.limit)
-    loader = DataLoader(splits["train"], batch_size=config.batch_size, shuffle=True, drop_last=True,
-                        generator=torch.Generator().manual_seed(config.seed))
-    steps = 1 if config.dry_run else len(loader)
+    splits, loader, steps = training_loader(config)
     model, vgg = _model(config, device)
     joint, joint_config = _joint_purifier(config, device)
     trained = model if joint is None else nn.Sequential(joint, model)  # what the optimizer and the attack see
     opt = torch.optim.Adam(trained.parameters(), lr=config.lr)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=config.lr, total_steps=config.epochs * steps)
     ckpt_path, start_epoch, best, history, spent = config.run_dir / config.out, 0, {"metric": -1.0}, [], 0.0
-    if config.resume and ckpt_path.is_file():
-        _, ckpt = load_checkpoint(ckpt_path, device)
-        if ckpt.get("complete"):
-            return
-        model.load_state_dict(ckpt["state_dict"])
+    ckpt = resume(ckpt_path, model, opt, sched, device) if config.resume else None
+    if ckpt and ckpt.get("complete"):
+        return
+    if ckpt:
         if joint is not None:
             joint.load_state_dict(ckpt["purifier"]["state_dict"])
-        opt.load_state_dict(ckpt["optimizer"])
-        sched.load_state_dict(ckpt["scheduler"])
         start_epoch, best, history = ckpt["epoch"], ckpt["best"], ckpt.get("history", [])
         spent = ckpt.get("train_seconds", 0.0)
-        log.info("resuming %s at epoch %d of %d", ckpt_path, start_epoch, config.epochs)
 
     purifier_path = config.artifact_dir / config.purifier if config.purifier else None
     purifier = load(purifier_path, device) if purifier_path else None
