@@ -17,7 +17,7 @@ Bounds are computed in float32; a certificate asks for a strictly positive margi
 
 from __future__ import annotations
 
-from typing import List, Tuple
+from typing import List, Optional, Tuple
 
 import torch
 from torch import Tensor, nn
@@ -45,17 +45,21 @@ def _relu(mid: Tensor, rad: Tensor) -> Tuple[Tensor, Tensor]:
 class _Block(nn.Module):
     """An affine layer, a BatchNorm and a ReLU."""
 
-    def _normalise(self, h: Tensor, mid: Tensor, rad: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
-        """BatchNorm as the affine map of the clean batch's statistics (training) or its running ones (eval)."""
-        dims = [0] if h.dim() == 2 else [0, 2, 3]
-        mean, var = h.mean(dims), h.var(dims, unbiased=False)
+    def _normalise(self, h: Tensor, mid: Tensor, rad: Tensor, clean: bool) -> Tuple[Tensor, Tensor, Tensor]:
+        """BatchNorm as the affine map of the clean batch's statistics (training) or its running ones (eval).
+        Without the ``clean`` pass (eval only), ``h`` is passed through untouched."""
         running_mean, running_var = self.bn.running_mean, self.bn.running_var
         if not self.training and running_mean is not None and running_var is not None:
             mean, var = running_mean, running_var
+        else:
+            dims = [0] if h.dim() == 2 else [0, 2, 3]
+            mean, var = h.mean(dims), h.var(dims, unbiased=False)
         scale = self.bn.weight / torch.sqrt(var + self.bn.eps)
         shift = self.bn.bias - mean * scale
-        shape = [1, -1] if h.dim() == 2 else [1, -1, 1, 1]
-        return self.bn(h), mid * scale.reshape(shape) + shift.reshape(shape), rad * scale.abs().reshape(shape)
+        shape = [1, -1] if mid.dim() == 2 else [1, -1, 1, 1]
+        if clean:
+            h = self.bn(h)
+        return h, mid * scale.reshape(shape) + shift.reshape(shape), rad * scale.abs().reshape(shape)
 
 
 class ConvBlock(_Block):
@@ -70,15 +74,17 @@ class ConvBlock(_Block):
     def forward(self, x: Tensor) -> Tensor:
         return self.bn(self.conv(x)).relu()
 
-    def interval(self, h: Tensor, mid: Tensor, rad: Tensor) -> Tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+    def interval(self, h: Tensor, mid: Tensor, rad: Tensor,
+                 clean: bool = True) -> Tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
         """Clean output, output box, and the box that enters the ReLU (centre, radius)."""
         c = self.conv
-        h = c(h)
+        if clean:
+            h = c(h)
         mid = F.conv2d(mid, c.weight, c.bias, c.stride, c.padding)
         rad = F.conv2d(rad, c.weight.abs(), None, c.stride, c.padding)
-        h, mid, rad = self._normalise(h, mid, rad)
+        h, mid, rad = self._normalise(h, mid, rad, clean)
         out_mid, out_rad = _relu(mid, rad)
-        return h.relu(), out_mid, out_rad, mid, rad
+        return h.relu() if clean else h, out_mid, out_rad, mid, rad
 
 
 class LinearBlock(_Block):
@@ -93,15 +99,19 @@ class LinearBlock(_Block):
     def forward(self, x: Tensor) -> Tensor:
         return self.bn(self.linear(x)).relu()
 
-    def interval(self, h: Tensor, mid: Tensor, rad: Tensor) -> Tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+    def interval(self, h: Tensor, mid: Tensor, rad: Tensor,
+                 clean: bool = True) -> Tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
         """Clean output, output box, and the box that enters the ReLU (centre, radius)."""
         w = self.linear.weight
-        h = self.linear(h)
-        mid = F.linear(mid, w, self.linear.bias)
+        if clean:  # one product for the clean rows and the centres: the weight is read once
+            both = self.linear(torch.cat([h, mid]))
+            h, mid = both[: h.size(0)], both[h.size(0):]
+        else:
+            mid = self.linear(mid)
         rad = F.linear(rad, w.abs())
-        h, mid, rad = self._normalise(h, mid, rad)
+        h, mid, rad = self._normalise(h, mid, rad, clean)
         out_mid, out_rad = _relu(mid, rad)
-        return h.relu(), out_mid, out_rad, mid, rad
+        return h.relu() if clean else h, out_mid, out_rad, mid, rad
 
 
 class Flatten(nn.Module):
@@ -112,8 +122,9 @@ class Flatten(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         return x.flatten(1)
 
-    def interval(self, h: Tensor, mid: Tensor, rad: Tensor) -> Tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
-        return h.flatten(1), mid.flatten(1), rad.flatten(1), mid, rad
+    def interval(self, h: Tensor, mid: Tensor, rad: Tensor,
+                 clean: bool = True) -> Tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+        return h.flatten(1) if clean else h, mid.flatten(1), rad.flatten(1), mid, rad
 
 
 class Bounded(nn.Module):
@@ -129,53 +140,73 @@ class Bounded(nn.Module):
             x = block(x)
         return self.head(x)
 
-    def propagate(self, x: Tensor, eps: Tensor, labels: Tensor,
-                  keep: bool = False) -> Tuple[Tensor, Tensor, List[Tuple[Tensor, Tensor]]]:
-        """Clean logits, margin lower bounds (N x classes, 0 at the label) and, with ``keep``, the centre and
-        radius of the box entering every ReLU (for warm-up regularizers)."""
-        mid, rad = box(x, eps)
+    def propagate(self, x: Tensor, eps: Tensor, labels: Optional[Tensor] = None, keep: bool = False,
+                  clean: bool = True) -> Tuple[Tensor, Tensor, List[Tuple[Tensor, Tensor]]]:
+        """Clean logits, margin lower bounds (boxes x classes, 0 at the label) and, with ``keep``, the centre and
+        radius of the box entering every ReLU (for warm-up regularizers).
+
+        ``eps`` holds one radius per box: ``k`` boxes per image, image-major, share the image's clean pass.
+        ``labels`` (one per image) default to the clean prediction. Without the ``clean`` pass (eval mode and
+        ``labels`` given) the logits returned are empty.
+        """
+        k = eps.numel() // max(x.size(0), 1)
+        mid, rad = box(x.repeat_interleave(k, 0) if k > 1 else x, eps)
         h = x
         kept: List[Tuple[Tensor, Tensor]] = []
         for block in self.blocks:
-            h, mid, rad, pre_mid, pre_rad = block.interval(h, mid, rad)
+            h, mid, rad, pre_mid, pre_rad = block.interval(h, mid, rad, clean)
             if keep and block.relu:
                 kept.append((pre_mid, pre_rad))
-        # the head folded into the margins: rows W[label] - W[j] and biases b[label] - b[j], one map per image
-        w = self.head.weight[labels].unsqueeze(1) - self.head.weight.unsqueeze(0)  # N x classes x features
+        logits = self.head(h) if clean else x.new_zeros(0)
+        if labels is None:
+            labels = logits.argmax(1)
+        if k > 1:
+            labels = labels.repeat_interleave(k)
+        # the head folded into the margins: rows W[label] - W[j] and biases b[label] - b[j], one map per box
+        w = self.head.weight[labels].unsqueeze(1) - self.head.weight.unsqueeze(0)  # boxes x classes x features
         b = self.head.bias[labels].unsqueeze(1) - self.head.bias.unsqueeze(0)
         lower = torch.bmm(w, mid.unsqueeze(2)).squeeze(2) + b - torch.bmm(w.abs(), rad.unsqueeze(2)).squeeze(2)
-        return self.head(h), lower, kept
+        return logits, lower, kept
 
     @torch.jit.export
-    def bounds(self, x: Tensor, eps: Tensor, labels: Tensor) -> Tuple[Tensor, Tensor]:
-        """Clean logits and lower bounds of ``logit[label] - logit[j]`` over the box of radius ``eps``."""
-        logits, margins, _ = self.propagate(x, eps, labels, False)
+    def bounds(self, x: Tensor, eps: Tensor, labels: Optional[Tensor]) -> Tuple[Tensor, Tensor]:
+        """Clean logits and lower bounds of ``logit[label] - logit[j]`` over the box of radius ``eps``
+        (``labels`` default to the clean prediction)."""
+        logits, margins, _ = self.propagate(x, eps, labels)
         return logits, margins
 
     @torch.jit.export
-    def certify(self, x: Tensor, eps: float, max_eps: float, rounds: int = 3,
-                grid: int = 8) -> Tuple[Tensor, Tensor, Tensor]:
+    def certify(self, x: Tensor, eps: float, max_eps: float, rounds: int = 1,
+                grid: int = 4) -> Tuple[Tensor, Tensor, Tensor]:
         """Logits, whether the predicted label provably holds at ``eps``, and a certified radius: the largest
         radius found (to ``max_eps / grid ** rounds``, and ``eps`` itself) at which it provably holds, else 0.
 
-        ``eps`` is tried first and splits the search; then each round bounds ``grid`` radii spread over the
-        bracket that is left, in one batch.
+        The first round bounds ``eps`` and ``grid`` radii spread over ``(0, max_eps]`` together with the clean
+        pass; each further round bounds ``grid`` radii spread over the bracket that is left. A round is one
+        batched pass, so the large weights are read twice a round whatever the grid.
         """
         n = x.size(0)
-        logits = self.forward(x)
-        labels = logits.argmax(1)
-        at_eps = torch.full([n], eps, dtype=x.dtype, device=x.device)
-        certified = certified_margin(self.bounds(x, at_eps, labels)[1], labels) > 0
-        lo = torch.where(certified, at_eps, torch.zeros_like(at_eps))
-        hi = torch.where(certified, torch.full_like(at_eps, max_eps), at_eps)
+        first = torch.full([1], eps, dtype=x.dtype, device=x.device)
         steps = torch.arange(1, grid + 1, dtype=x.dtype, device=x.device) / grid
-        xs, ys = x.repeat_interleave(grid, 0), labels.repeat_interleave(grid)
-        for _ in range(rounds):
+        if rounds > 0:
+            first = torch.cat([first, steps * max_eps]).sort()[0]
+        radii = first.unsqueeze(0).expand(n, first.numel())
+        logits, margins = self.bounds(x, radii.flatten(), None)
+        labels = logits.argmax(1)
+        lo, hi = self._bracket(margins, labels, radii, torch.zeros_like(radii[:, 0]), torch.full_like(radii[:, 0], max_eps))
+        certified = lo >= eps
+        for _ in range(rounds - 1):
             radii = lo.unsqueeze(1) + (hi - lo).unsqueeze(1) * steps  # N x grid, increasing
-            ok = (certified_margin(self.bounds(xs, radii.flatten(), ys)[1], ys) > 0).reshape(n, grid)
-            # IBP bounds only widen with the radius: count the certified prefix of the grid
-            count = ok.long().cumprod(1).sum(1, keepdim=True)
-            lo_next = torch.cat([lo.unsqueeze(1), radii], 1).gather(1, count).squeeze(1)
-            hi = torch.cat([radii, hi.unsqueeze(1)], 1).gather(1, count).squeeze(1)
-            lo = lo_next
+            margins = self.propagate(x, radii.flatten(), labels, False, self.training)[1]
+            lo, hi = self._bracket(margins, labels, radii, lo, hi)
         return logits, certified, lo
+
+    def _bracket(self, margins: Tensor, labels: Tensor, radii: Tensor, lo: Tensor, hi: Tensor) -> Tuple[Tensor, Tensor]:
+        """The bracket left once ``radii`` (N x k, increasing, inside (lo, hi]) are bounded: IBP bounds only widen
+        with the radius, so the certified prefix of each row moves ``lo`` up and the first failure is ``hi``."""
+        n, k = radii.size(0), radii.size(1)
+        ok = (certified_margin(margins, labels.repeat_interleave(k)) > 0).reshape(n, k)
+        count = ok.long().cumprod(1).sum(1, keepdim=True)
+        new_lo = torch.cat([lo.unsqueeze(1), radii], 1).gather(1, count).squeeze(1)
+        new_hi = torch.cat([radii, hi.unsqueeze(1)], 1).gather(1, count).squeeze(1)
+        return new_lo, new_hi

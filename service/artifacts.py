@@ -298,7 +298,7 @@ def warm_up(
                     raise ArtifactError(f"{folder}: classifier {name!r} returns shape {shape}, not {expected}")
                 certificate = artifacts.manifest.models[name].certificate
                 if certificate is not None:
-                    classifier.certify(batch, certificate.eps, certificate.max_radius, 2, 8)
+                    classifier.certify(batch, certificate.eps, certificate.max_radius)
             for name, purifier in artifacts.purifiers.items():
                 if purifier(batch).shape != batch.shape:
                     raise ArtifactError(f"{folder}: purifier {name!r} does not preserve the input shape")

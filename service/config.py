@@ -44,10 +44,14 @@ class Settings(BaseSettings):
         description="`/defended-classify` classifies the raw images on a second thread while the pipeline runs",
     )
     certified_radius_rounds: int = Field(
-        2, ge=0, le=6, description="rounds of the certified-radius search (each one batched bound of `grid` radii)"
+        1,
+        ge=0,
+        le=6,
+        description="rounds of the certified-radius search, each one batched bound of `grid` radii "
+        "(0: the radius is eps or 0)",
     )
     certified_radius_grid: int = Field(
-        8, ge=2, le=64, description="radii bounded per round: the radius is found to max_radius / grid^rounds"
+        4, ge=2, le=64, description="radii bounded per round: the radius is found to max_radius / grid^rounds"
     )
     max_batch_size: int = Field(32, ge=1, description="most images per micro-batch")
     max_wait_ms: float = Field(

@@ -72,11 +72,11 @@ class InferenceModel:
     """
 
     def __init__(
-        self, artifacts: DatasetArtifacts, branch: Executor | None = None, radius_search: tuple[int, int] = (2, 8)
+        self, artifacts: DatasetArtifacts, branch: Executor | None = None, radius_search: tuple[int, ...] = ()
     ) -> None:
         self.artifacts = artifacts
         self.branch = branch
-        self.radius_search = radius_search  # (rounds, grid) of the certified-radius search
+        self.radius_search = radius_search  # (rounds, grid) of the certified-radius search; () keeps certify's own
         self.thresholds = {name: artifacts.manifest.detector_threshold(name) for name in artifacts.purifiers}
 
     def _stack(self, images: list[torch.Tensor]) -> torch.Tensor:
