@@ -18,9 +18,6 @@ from .conftest import ARTIFACTS, DATA_ROOT
 
 # (dataset, pipeline) -> (eps, accuracy floor): the measured figure on these 200 images less its Wilson 95% CI
 FLOORS = {
-    ("mnist", "adv-pgd"): (0.3, 0.82),  # measured 0.875 (175/200), Wilson [0.822, 0.914]
-    ("mnist", "adv-pgd10"): (0.3, 0.78),  # measured 0.840 (168/200), Wilson [0.783, 0.884]
-    ("mnist", "adv-pgd10-8ep"): (0.3, 0.81),  # measured 0.865 (173/200), Wilson [0.811, 0.906]
     ("mnist", "adv-pgd10-16ep"): (0.3, 0.85),  # measured 0.905 (181/200), Wilson [0.856, 0.938]
     ("fashion-mnist", "adv-trades"): (0.1, 0.63),  # measured 0.700 (140/200), Wilson [0.633, 0.759]
     ("fashion-mnist", "adv-joint"): (0.1, 0.54),  # measured 0.610 (122/200), Wilson [0.541, 0.675]

@@ -65,8 +65,9 @@ def pipelines_section(cells: Cells) -> list[str]:
 
 
 def _recipes(pipelines: dict) -> list[str]:
-    """How each adversarially trained pipeline classifier was trained, and what it cost."""
-    rows = []
+    """How each adversarially trained pipeline classifier was trained, and what it cost; the study models (no
+    longer served) with the command that retrains each."""
+    rows, study = [], []
     for name, p in pipelines.items():
         tc = p.get("training") or {}
         if tc.get("method") == "IBP":
@@ -81,9 +82,31 @@ def _recipes(pipelines: dict) -> list[str]:
             keys += ("joint", "latent_dim", "noise_std", "recon_weight")
         recipe = ", ".join(f"{k}={tc[k]}" for k in keys if tc.get(k) is not None)
         seconds = p.get("train_seconds")
-        rows.append([name + (" (default)" if p.get("default") else ""), recipe, tc.get("selection", ""),
-                     minutes(seconds)])
+        served = p.get("served", True)
+        label = " (default)" if p.get("default") else "" if served else " (study model)"
+        rows.append([name + label, recipe, tc.get("selection", ""), minutes(seconds)])
+        if not served and tc.get("attack"):
+            study.append(f"- `{name}`: `{retrain_command(tc)}`")
     if not rows:
         return []
-    return ["", "Training of the trained pipelines (adversarial: Adam, one-cycle learning rate; IBP: Adam, step "
-            "decay; wall time on the 2-core CPU that trained them):", ""] + table_lines(["pipeline", "recipe", "epoch kept by", "train time"], rows)
+    out = ["", "Training of the trained pipelines (adversarial: Adam, one-cycle learning rate; IBP: Adam, step "
+           "decay; wall time on the 2-core CPU that trained them):", ""]
+    out += table_lines(["pipeline", "recipe", "epoch kept by", "train time"], rows)
+    if study:
+        out += ["", "Study models are measured here but no longer served; each is retrained, then added to the "
+                "artifacts with `python -m training export --add NAME=CHECKPOINT`, by:", "", *study]
+    return out
+
+
+# the options of train-adversarial that make a recipe, in the order a command gives them
+RETRAIN_OPTIONS = ("inputs", "eps", "steps", "beta", "eps_ramp", "purifier", "width", "epochs", "batch_size", "lr",
+                   "seed", "out")
+
+
+def retrain_command(training: dict) -> str:
+    """The ``train-adversarial`` command line that retrains a recorded training config."""
+    args = [f"--{k.replace('_', '-')} {training[k]}" for k in RETRAIN_OPTIONS
+            if training.get(k) is not None and not (k == "beta" and training.get("inputs") != "trades")]
+    if training.get("selection", "").startswith("val APGD"):
+        args.append("--select-by apgd")
+    return " ".join(["python -m training train-adversarial --dataset", training["dataset"], *args])

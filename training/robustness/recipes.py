@@ -20,15 +20,8 @@ from ..steps import Common, derive
 from . import train_adversarial
 from .defenses import Defense, load_eager
 
-# per served pipeline: the changes, each a variant of its classifier trained beside it: half the epochs, half
-# the width; for adv-pgd also, at half the epochs, a stronger training attack (PGD-10, then PGD-20), the other
-# training method and, for PGD-10, another seed (how much one retraining moves the figures by chance alone),
-# twice the width (capacity under the stronger attack), the full epochs and twice them, and, at half the epochs,
-# APGD instead of PGD-10 as the training attack (APGD finds what fixed-step PGD misses on these models) and
-# PGD-10 at a larger training eps than the one attacked, then twice the longest schedule, keeping the epoch with
-# the best validation APGD accuracy (PGD-10's can rise while robustness falls); for adv-trades also twice the
-# epochs, twice the width, then (both of those flat) twice the steps of the training attack and three times
-# TRADES' weight of the robustness term (clean accuracy has 1.4 points above its floor to trade)
+# per pipeline of the manifest: its classifier's variants, one change each (docs/robustness.md#the-recipe-study
+# says why each was tried); a base that is no longer served is retrained and added with export --add first
 VARIANTS = {
     "adv-pgd": ({"epochs": 4}, {"width": 0.125}, {"epochs": 4, "steps": 10}, {"epochs": 4, "inputs": "trades"},
                 {"epochs": 4, "steps": 10, "seed": 1}, {"epochs": 4, "steps": 20}, {"steps": 10},
