@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import copy
 import logging
-import math
 from dataclasses import asdict, dataclass
 
 import torch
@@ -31,7 +30,7 @@ import torch.nn.functional as F
 from torch import Tensor
 from tqdm import tqdm
 
-from bounds import box, certified_margin
+from bounds import box, verify
 from . import data
 from .models import CNN7, CNN7Config, count_parameters, ibp_init
 from .runs import autocast, memory_format, pick_device, resume, save_checkpoint, timed, training_loader
@@ -119,19 +118,11 @@ def warmup_regularizers(kept: list[tuple[Tensor, Tensor]], input_rad: Tensor, to
     return total / max(len(kept), 1)
 
 
-@torch.no_grad()
-def certified_accuracy(model: CNN7, images: Tensor, labels: Tensor, eps: float, device,
-                       batch_size: int = 500) -> tuple[float, float]:
+def certified_accuracy(model: CNN7, images: Tensor, labels: Tensor, eps: float, device) -> tuple[float, float]:
     """(clean accuracy, IBP-certified accuracy at ``eps``) of the eval-mode model, in fp32."""
     model.eval()
-    clean = cert = 0
-    for i in range(0, len(images), batch_size):
-        x, y = images[i:i + batch_size].to(device), labels[i:i + batch_size].to(device)
-        logits, margins = model.bounds(x, torch.full((len(x),), eps, device=device), y)
-        correct = logits.argmax(1) == y
-        clean += correct.sum().item()
-        cert += (correct & (certified_margin(margins, y) > 0)).sum().item()
-    return clean / len(images), cert / len(images)
+    correct, certified = verify(model, images, labels, eps, device)
+    return correct.float().mean().item(), certified.float().mean().item()
 
 
 def run(config: Config) -> None:

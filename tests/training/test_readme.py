@@ -35,8 +35,18 @@ def test_the_headline_lists_every_served_pipeline_default_first() -> None:
     assert {row[0].split("`")[1] for row in rows} == set(manifest["pipelines"])
 
 
-def test_the_committed_robustness_report_is_what_its_json_renders() -> None:
+def test_the_committed_robustness_tables_are_what_their_json_renders() -> None:
     results = [json.loads(p.read_text()) for p in sorted((REPO / "docs" / "robustness").glob("*.json"))]
-    page = (REPO / "docs" / "robustness.md").read_text()
-    assert splice(page, report.REPORT, report.render(results)) == page, \
-        "run python -m training robustness --report-only"
+    page = (REPO / "docs" / report.PAGE).read_text()
+    blocks = report.blocks(results)
+    assert all(markers(name)[0] in page for name in blocks), "every table has its place in the page"
+    assert report.render(results, page) == page, "run python -m training robustness --report-only"
+
+
+def test_a_table_the_page_does_not_place_yet_is_appended_and_prose_is_kept() -> None:
+    results = [json.loads((REPO / "docs" / "robustness" / "mnist.json").read_text())]
+    page = report.render(results, "Hand-written prose.\n")
+    assert page.startswith("Hand-written prose.\n\n") and all(markers(name)[0] in page for name in report.blocks(results))
+    begin, end = markers("robustness-mnist-cost")
+    edited = page.replace(begin, f"A sentence about cost.\n\n{begin}")
+    assert report.render(results, edited) == edited

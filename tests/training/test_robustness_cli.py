@@ -6,15 +6,30 @@ import shutil
 import subprocess
 import sys
 
+from training.markdown import markers
 from training.models import VGG16, VGGConfig
 from training.robustness.defenses import PIPELINE_DEFENSES
-from training.robustness.recipes_report import recipes_section, replicates
-from training.robustness.report import PENDING, render
+from training.robustness.recipes_report import recipe_tables, replicates
+from training.robustness.report import PENDING, blocks
 from training.robustness.results import WORST_CASE_ATTACKS, Cells
 from training.robustness.study import Config, plan
 from training.runs import save_checkpoint
 
 from .conftest import ARTIFACTS, DATA_ROOT, REPO
+
+
+def add_study_base(folder):
+    """The recipe study's base, a study model no longer served, added back as ``export --add`` would: its recorded
+    recipe, and weights that will do for a smoke run."""
+    path = folder / "manifest.json"
+    manifest = json.loads(path.read_text())
+    study = json.loads((REPO / "docs" / "robustness" / "mnist.json").read_text())["pipelines"]["adv-pgd"]
+    shutil.copy(folder / "adv-pgd10-16ep.pt", folder / "adv-pgd.pt")
+    manifest["models"]["adv-pgd"] = {**manifest["models"]["adv-pgd10-16ep"], "file": "adv-pgd.pt",
+                                     "training": study["training"]}
+    manifest["pipelines"]["adv-pgd"] = {"purifier": None, "classifier": "adv-pgd.pt", "metrics": {}}
+    manifest["files"]["adv-pgd.pt"] = manifest["files"]["adv-pgd10-16ep.pt"]
+    path.write_text(json.dumps(manifest, indent=2) + "\n")
 
 
 def test_all_stages_on_a_tiny_subset(tmp_path):
@@ -23,6 +38,7 @@ def test_all_stages_on_a_tiny_subset(tmp_path):
     # a copy of the committed artifacts: the autoattack stage records its figures in the manifest it reads
     artifacts = tmp_path / "artifacts"
     shutil.copytree(ARTIFACTS / "mnist", artifacts / "mnist")
+    add_study_base(artifacts / "mnist")
     served = {name for name in json.loads((artifacts / "mnist" / "manifest.json").read_text()).get("pipelines", {})
               if name not in PIPELINE_DEFENSES}
     # the purified fine-tune starts from the run's classifier; a random one will do for a smoke run
@@ -71,11 +87,11 @@ def test_all_stages_on_a_tiny_subset(tmp_path):
     assert not set(variants) & set(result["defenses"])  # not columns of the other tables
     for name in ("adv-pgd", *variants):
         assert {c["attack"] for c in cells if c["defense"] == name} >= {"apgd", "eot-pgd"}
-    assert "### Where the gap comes from" in (tmp_path / "docs" / "robustness.md").read_text()
+    assert "| adv-pgd-width0.125 |" in blocks([result])["robustness-mnist-recipes"]
     assert set(result["training"]["models"]) == {"surrogate.ckpt", "classifier-fgsm-rs.ckpt",
                                                  "classifier-purified.ckpt"}
     doc = (tmp_path / "docs" / "robustness.md").read_text()
-    assert "## mnist" in doc and "### Verdict" in doc
+    assert all(markers(name)[0] in doc for name in blocks([result])), "every table of the run is in the page"
     assert (tmp_path / "docs" / "figures" / "robustness-mnist.png").stat().st_size > 1000
     # a second run finds every adversarial set in the cache and reproduces every number
     subprocess.run(cmd + ["--stages", "table"], cwd=REPO, check=True, capture_output=True, timeout=600)
@@ -93,7 +109,7 @@ def test_the_report_marks_missing_cells_pending_and_invents_nothing():
               "cells": {"x": {"defense": "default", "attack": "eot-pgd", "eps": 0.3, "steps": 50, "k": 8,
                               "restarts": 1, "queries": 1000, "n": 1000, "accuracy": 0.42, "correct": 420,
                               "ci95": [0.389, 0.451], "hits": hits, "attack_seconds": 12.0}}}
-    doc = render([result])
+    doc = "\n".join(blocks([result]).values())
     row = next(line for line in doc.splitlines() if line.startswith("| PGD eps=0.3"))
     assert "0.420 [0.389, 0.451]" in row and row.count(PENDING) == 7
     # the BPDA comparison reuses the stored per-image hits for the first check_n images
@@ -158,26 +174,25 @@ def test_the_recipe_section_shows_each_change_beside_the_default_on_the_same_ima
                         "d": cell("adv-pgd-epochs4-steps10", "apgd", "1110"),
                         "e": cell("adv-pgd-epochs4-steps20", "apgd", "1111"),
                         "f": cell("adv-pgd-epochs16", "apgd", "1111")}}
-    lines = recipes_section(Cells(result))
+    lines = recipe_tables(Cells(result))
     row = next(line for line in lines if line.startswith("| adv-pgd-epochs4 "))
     assert "epochs 8 -> 4" in row and "5 min" in row and "0.500, 0.700, 0.800, 0.750 (kept 3)" in row
-    assert "| adv-pgd | -0.500 [" in row  # two of four images lost, none gained
+    assert "| adv-pgd | epochs 8 -> 4 | -0.500 [" in row  # two of four images lost, none gained
     # a variant that extends another is compared with it, so its delta is that of the added change alone
     row = next(line for line in lines if line.startswith("| adv-pgd-epochs4-steps10 "))
-    assert "epochs 8 -> 4, steps 5 -> 10" in row and "| adv-pgd-epochs4 | +0.250 [" in row
+    assert "epochs 8 -> 4, steps 5 -> 10" in row and "| adv-pgd-epochs4 | steps 5 -> 10 | +0.250 [" in row
     # one that sets an option of an earlier variant to another value is compared with that variant
     row = next(line for line in lines if line.startswith("| adv-pgd-epochs4-steps20 "))
-    assert "| adv-pgd-epochs4-steps10 | +0.250 [" in row
-    assert "- steps 10 -> 20: APGD accuracy +0.250 [" in "\n".join(lines)  # the finding names that difference
+    assert "| adv-pgd-epochs4-steps10 | steps 10 -> 20 | +0.250 [" in row  # the difference it isolates
     # of two earlier models one option away, the one nearer in value: 16 epochs against 8, not against 4
     row = next(line for line in lines if line.startswith("| adv-pgd-epochs16 "))
-    assert "| adv-pgd | +0.000 [" in row
+    assert "| adv-pgd | epochs 8 -> 16 | +0.000 [" in row
     # an option the pipeline's record predates reads as the default it was trained with
     row = next(line for line in lines if line.startswith("| adv-pgd-select-by-apgd "))
     assert "select_by pgd -> apgd" in row
     default = next(line for line in lines if line.startswith("| adv-pgd (default)"))
     assert "shipped recipe" in default and "10 min" in default and default.count(PENDING) == 1  # no clean cell
-    assert recipes_section(Cells({**result, "recipes": {}})) == []
+    assert recipe_tables(Cells({**result, "recipes": {}})) == []
 
 
 def test_a_pipeline_trained_again_with_a_variants_recipe_is_shown_as_the_spread_between_two_runs():
@@ -199,19 +214,19 @@ def test_a_pipeline_trained_again_with_a_variants_recipe_is_shown_as_the_spread_
               "recipes": {"adv-pgd-epochs16": variant},
               "cells": {"a": cell("adv-pgd", "1100"), "b": cell("adv-pgd-epochs16", "1111"),
                         "c": cell("adv-pgd-16ep", "1110")}}
-    lines = recipes_section(Cells(result))
+    lines = recipe_tables(Cells(result))
     row = next(line for line in lines if line.startswith("| adv-pgd-16ep "))
     assert "adv-pgd-epochs16's recipe, trained again" in row and "15 min" in row
-    assert "| adv-pgd-epochs16 | -0.250 [" in row
-    assert "- adv-pgd-16ep, the recipe of adv-pgd-epochs16 trained again: APGD accuracy -0.250 [" in "\n".join(lines)
+    assert "| adv-pgd-epochs16 | another run | -0.250 [" in row
 
 
 def test_the_recipe_stage_also_measures_a_pipeline_named_on_the_command_line():
-    names = ("adv-pgd", "adv-pgd-steps10", "adv-pgd10-16ep", "adv-pgd10")
-    config = Config(dataset="mnist", artifacts=ARTIFACTS, defenses=("adv-pgd10-16ep",))
+    names = ("adv-trades", "adv-trades-epochs12", "adv-joint", "adv-through-purifier")
+    config = Config(dataset="fashion-mnist", artifacts=ARTIFACTS, defenses=("adv-joint",))
     cells = plan("recipes", dict.fromkeys(names), config)
-    assert {(d, t.attack, n) for d, t, n in cells} == {("adv-pgd10-16ep", "apgd", config.n),
-                                                       ("adv-pgd10-16ep", "eot-pgd", config.n)}
+    assert {(d, t.attack, n) for d, t, n in cells} == {("adv-joint", "apgd", config.n),
+                                                       ("adv-joint", "eot-pgd", config.n)}
     # without it, the study covers its own pipelines and variants, and no other served pipeline
-    assert {d for d, _, _ in plan("recipes", dict.fromkeys(names), Config(dataset="mnist", artifacts=ARTIFACTS))} == {
-        "adv-pgd", "adv-pgd-steps10"}
+    assert {d for d, _, _ in plan("recipes", dict.fromkeys(names), Config(dataset="fashion-mnist",
+                                                                         artifacts=ARTIFACTS))} == {
+        "adv-trades", "adv-trades-epochs12"}

@@ -3,10 +3,9 @@ and the check that no attack of the suite ever flips an image the bounds certify
 
 from __future__ import annotations
 
-import torch
 from torch import Tensor, nn
 
-from bounds import certified_margin
+from bounds import verify
 from ..stats import rate
 from .defenses import Defense
 
@@ -18,15 +17,9 @@ def certifiable(defense: Defense) -> bool:
     return defense.purifier is None and hasattr(defense.classifier, "bounds")
 
 
-@torch.no_grad()
-def certified(model: nn.Module, images: Tensor, labels: Tensor, eps: float, device, batch_size: int = 500) -> Tensor:
+def certified(model: nn.Module, images: Tensor, labels: Tensor, eps: float, device) -> Tensor:
     """Per image: correctly classified, and provably so over the l-inf ball of radius ``eps`` (fp32 bounds)."""
-    out = []
-    for i in range(0, len(images), batch_size):
-        x, y = images[i:i + batch_size].to(device), labels[i:i + batch_size].to(device)
-        logits, margins = model.bounds(x, torch.full((len(x),), eps, device=device), y)
-        out.append(((logits.argmax(1) == y) & (certified_margin(margins, y) > 0)).cpu())
-    return torch.cat(out)
+    return verify(model, images, labels, eps, device)[1]
 
 
 def summary(defense: Defense, images: Tensor, labels: Tensor, eps: float, device) -> dict:

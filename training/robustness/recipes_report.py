@@ -1,5 +1,5 @@
-"""The recipe study's section of docs/robustness.md: the default pipeline's classifier beside its variants, each
-retrained with one part of the recipe changed, under the same attacks on the same images."""
+"""The recipe study's tables of docs/robustness.md: a pipeline's classifier beside its variants, each retrained
+with one part of the recipe changed, under the same attacks on the same images."""
 
 from __future__ import annotations
 
@@ -44,13 +44,13 @@ def _baseline(name: str, variants: dict, recipe: dict) -> str:
     return min(reversed(earlier), key=lambda other: _distance(_apart(name, other, variants, recipe)))
 
 
-def _delta(apgd: dict | None, against: dict | None) -> tuple[str, str]:
-    """The paired difference in APGD accuracy from ``against`` with its 95% CI, and which side of it that falls;
-    empty while either cell is missing."""
+def _delta(apgd: dict | None, against: dict | None) -> str:
+    """The paired difference in APGD accuracy from ``against`` with its 95% CI; empty while either cell is
+    missing."""
     if not (apgd and against):
-        return "", ""
+        return ""
     d, lo, hi = paired_difference(apgd["hits"], against["hits"])
-    return f"{d:+.3f} [{lo:+.3f}, {hi:+.3f}]", "below" if hi < 0 else "above" if lo > 0 else "not separable from"
+    return f"{d:+.3f} [{lo:+.3f}, {hi:+.3f}]"
 
 
 def replicates(pipelines: dict, variants: dict) -> dict[str, str]:
@@ -64,25 +64,16 @@ def replicates(pipelines: dict, variants: dict) -> dict[str, str]:
     return out
 
 
-def recipes_section(cells: Cells) -> list[str]:
-    """Empty until the recipes stage has run."""
+def recipe_tables(cells: Cells) -> list[str]:
+    """Per studied pipeline, its classifier beside each variant: the change, what it cost, clean, PGD and APGD
+    accuracy, and the paired APGD delta from the model it is compared with, naming the one difference isolated.
+    Empty until the recipes stage has run."""
     variants = cells.result.get("recipes", {})
     bases = [b for b in dict.fromkeys(v["base"] for v in variants.values()) if b in cells.result.get("pipelines", {})]
     if not bases:
         return []
     eps, n, steps = cells.cfg["autoattack_eps"], cells.cfg["n"], cells.cfg["eot_steps"]
-    out = ["", "### Where the gap comes from: one change to the recipe at a time", "",
-           f"A served pipeline's classifier retrained with one part of its recipe changed, each model attacked on "
-           f"the first {n} test images at eps={eps} by AutoAttack's APGD-CE then APGD-DLR (`pyautoattack`, version "
-           f"`rand`'s pair, one restart of 100 iterations each) and by PGD-{steps} with a random start. Delta: the "
-           "paired difference in APGD accuracy from the model in the compared-with column on the same images (the "
-           "pipeline's own classifier or the variant listed before it whose recipe is closest, so that the delta "
-           "isolates one difference), with a 95% CI (test-set noise only: one training run per recipe, so "
-           "run-to-run variation is not in it; a served pipeline trained again with a variant's recipe, listed "
-           "after the variants, measures that variation). Validation: accuracy under PGD-10 (APGD-10 where the change "
-           "sets select_by to apgd) on 500 validation images after each epoch, and the epoch kept. Train time: "
-           "wall time in the session that trained the model, on 2 CPU cores whose speed differed by up to 2x "
-           "between sessions (compare epochs, not minutes)."]
+    out: list[str] = []
     for base in bases:
         out += _base_table(cells, base, {k: v for k, v in variants.items() if v["base"] == base}, eps, n, steps)
     return out
@@ -91,36 +82,24 @@ def recipes_section(cells: Cells) -> list[str]:
 def _base_table(cells: Cells, base: str, variants: dict, eps: float, n: int, steps: int) -> list[str]:
     pipeline = cells.result["pipelines"][base]
     recipe = options(pipeline.get("training") or {})
-    rows, findings = [], []
+    rows = []
     for name, v in [(base, None), *variants.items()]:
         apgd, pgd = cells.get(name, "apgd", eps, n, k=1), cells.get(name, "eot-pgd", eps, n, steps=steps, k=1)
         baseline = _baseline(name, variants, recipe) if v else ""
-        delta, side = _delta(apgd, cells.get(baseline, "apgd", eps, n, k=1) if v else None)
-        if delta:
-            difference = ", ".join(f"{k} {a} -> {b}" for k, (a, b) in _apart(name, baseline, variants, recipe).items())
-            findings.append(f"- {difference}: APGD accuracy {delta}, {side} {baseline}.")
+        delta = _delta(apgd, cells.get(baseline, "apgd", eps, n, k=1) if v else None)
+        isolated = ", ".join(f"{k} {a} -> {b}" for k, (a, b) in _apart(name, baseline, variants, recipe).items()) \
+            if v else ""
         history = ", ".join(f"{h:.3f}" for h in v["history"]) if v and v.get("history") else ""
         kept = f" (kept {v['best_epoch']})" if v else ""
         label = f"{name} (default)" if v is None and pipeline.get("default") else name
         rows.append([label, _change(v["change"], recipe) if v else "shipped recipe",
                      minutes(v["train_seconds"] if v else pipeline.get("train_seconds")), history + kept if history else "",
-                     fmt(cells.result["clean"].get(name)), fmt(pgd), fmt(apgd), baseline, delta])
+                     fmt(cells.result["clean"].get(name)), fmt(pgd), fmt(apgd), baseline, isolated, delta])
     for name, variant in replicates(cells.result.get("pipelines", {}), variants).items():
         apgd = cells.get(name, "apgd", eps, n, k=1)
-        delta, side = _delta(apgd, cells.get(variant, "apgd", eps, n, k=1))
-        if delta:
-            findings.append(f"- {name}, the recipe of {variant} trained again: APGD accuracy {delta}, {side} "
-                            f"{variant}: the spread between two runs of one recipe.")
         rows.append([name, f"{variant}'s recipe, trained again", minutes(cells.result["pipelines"][name].get(
             "train_seconds")), "", fmt(cells.result["clean"].get(name)),
-            fmt(cells.get(name, "eot-pgd", eps, n, steps=steps, k=1)), fmt(apgd), variant, delta])
-    out = ["", *table_lines(["model", "change", "train time", "val accuracy by epoch", "clean", f"PGD-{steps}",
-                             "APGD-CE + APGD-DLR", "compared with", "delta APGD"], rows)]
-    autoattack = cells.get(base, "autoattack", eps, cells.autoattack_n(base, eps))
-    reference = cells.get(base, "apgd", eps, n, k=1)
-    if autoattack and reference:
-        version = "rand" if autoattack["k"] > 1 else "standard"
-        out += ["", f"- {base} under the full AutoAttack ({version}, n={autoattack['n']}): {fmt(autoattack)}; "
-                f"under APGD-CE + APGD-DLR: {fmt(reference)}; under PGD-{steps}: "
-                f"{fmt(cells.get(base, 'eot-pgd', eps, n, steps=steps, k=1))}."]
-    return out + findings
+            fmt(cells.get(name, "eot-pgd", eps, n, steps=steps, k=1)), fmt(apgd), variant, "another run",
+            _delta(apgd, cells.get(variant, "apgd", eps, n, k=1))])
+    return ["", *table_lines(["model", "change", "train time", "val accuracy by epoch", "clean", f"PGD-{steps}",
+                              "APGD-CE + APGD-DLR", "compared with", "difference", "delta APGD"], rows)]

@@ -1,6 +1,7 @@
-"""Render docs/robustness.md and its figures from ``docs/robustness/<dataset>.json`` (nothing else).
+"""The tables and figures of docs/robustness.md, from ``docs/robustness/<dataset>.json`` (nothing else).
 
-A cell the run has not reached yet is printed as *pending*, never estimated.
+Each table is a marked block of the page, ``robustness-<dataset>-<table>``; the prose around them is written by
+hand, and a re-render replaces only the blocks. A cell the run has not reached yet is *pending*, never estimated.
 """
 
 from __future__ import annotations
@@ -10,12 +11,12 @@ from pathlib import Path
 
 from ..markdown import markers, splice, table_lines
 from . import figures
-from .pipelines_report import pipelines_section
-from .recipes_report import recipes_section
+from .candidates import candidates, detector
+from .pipelines_report import autoattack_table, study_commands, training_table
+from .recipes_report import recipe_tables
 from .results import PENDING, Cells, fmt
-from .verdict import RULE, candidates, verdict
 
-REPORT = "robustness-report"  # the generated block of docs/robustness.md
+PAGE = "robustness.md"
 # (column title, defense, attack for FGSM rows, attack for PGD rows); None = this column's clean row only
 COLUMNS = [
     ("no defense (white-box)", "none", "fgsm", "eot-pgd"),
@@ -39,104 +40,94 @@ def main_table(cells: Cells) -> list[str]:
     return table_lines(["attack"] + [c[0] for c in COLUMNS], rows)
 
 
-def other_threats(cells: Cells) -> list[str]:
+def transfer(cells: Cells) -> list[str]:
     names = list(cells.result["defenses"])
-    sur = cells.cfg["surrogate"]
-    out = [f"**Transfer** (PGD-{cells.cfg['eot_steps']} with a random start, run to the end, on a surrogate trained "
-           f"independently: width {sur['width']}, seed {sur['seed']}, {sur['epochs']} epochs; n={cells.cfg['n']}):", ""]
-    out += table_lines(["eps"] + names, [[str(e)] + [fmt(cells.get(d, "transfer", e, k=1)) for d in names]
-                                    for e in cells.cfg["pgd_eps"]])
+    return table_lines(["eps"] + names, [[str(e)] + [fmt(cells.get(d, "transfer", e, k=1)) for d in names]
+                                         for e in cells.cfg["pgd_eps"]])
+
+
+def bpda(cells: Cells) -> list[str]:
     m = cells.cfg["check_n"]
-    out += ["", f"**BPDA + EOT** beside full EOT-PGD on the same first {m} images (same steps, draws and restart):", ""]
+    rows = [[d, str(e), fmt(cells.get(d, "bpda", e, m)), fmt(cells.subset(cells.get(d, "eot-pgd", e), m))]
+            for d in ("default", "finetuned", "paper") for e in cells.cfg["pgd_eps"]]
+    return table_lines(["defense", "eps", f"BPDA (n={m})", "EOT-PGD, same images"], rows)
+
+
+def worst_case(cells: Cells) -> list[str]:
+    names, m = list(cells.result["defenses"]), cells.cfg["check_n"]
+    def cell(w, k):
+        return f"{fmt(w)} ({k})" if w else PENDING
+    return table_lines([f"eps (n={m}; attacks)"] + names,
+                       [[str(e)] + [cell(*cells.worst_case(d, e, m)) for d in names] for e in cells.cfg["pgd_eps"]])
+
+
+def square(cells: Cells) -> list[str]:
+    names, m, queries = list(cells.result["defenses"]), cells.cfg["check_n"], cells.cfg["square_queries"]
+    runs = [c for c in cells.all if c["attack"] == "square"]
+    eps = sorted({c["eps"] for c in runs})
+    names = [d for d in names if any(c["defense"] == d for c in runs)]
+    return table_lines([f"eps ({queries} queries, n={m})"] + names,
+                       [[str(e)] + [fmt(cells.first(d, "square", e, m, queries=queries)) for d in names]
+                        for e in eps] or [[PENDING]])
+
+
+def _spread(cells_: list) -> str:
+    accs = [c["accuracy"] for c in cells_ if c]
+    return f"{max(accs) - min(accs):.1%}" if len(accs) > 1 else PENDING
+
+
+def steps(cells: Cells) -> list[str]:
+    """EOT-PGD at the convergence eps against its number of steps, and the spread over them."""
+    e, m, k = cells.cfg["convergence_eps"], cells.cfg["check_n"], cells.cfg["eot_samples"]
+    counts = sorted({c["steps"] for c in cells.all if c["attack"] == "eot-pgd" and c["n"] == m} | {20, 50, 100, 200})
     rows = []
-    for d in ("default", "finetuned", "paper"):
-        for e in cells.cfg["pgd_eps"]:
-            rows.append([d, str(e), fmt(cells.get(d, "bpda", e, m)),
-                         fmt(cells.subset(cells.get(d, "eot-pgd", e), m))])
-    out += table_lines(["defense", "eps", "BPDA", "EOT-PGD"], rows)
-    out += ["", f"**Worst case per image** over every white-box, transfer and black-box attack run at that eps "
-            f"(first {m} test images; the number of attacks in brackets). This, not any single column, is the "
-            "robust accuracy:", ""]
-    out += table_lines(["eps"] + names, [[str(e)] + [(lambda w, k: f"{fmt(w)} ({k})" if w else PENDING)(
-        *cells.worst_case(d, e, m)) for d in names] for e in cells.cfg["pgd_eps"]])
-    out += ["", f"**Square Attack** (black-box, {cells.cfg['square_queries']} queries per image, n={m}):", ""]
-    square = [c for c in cells.all if c["attack"] == "square"]
-    eps_sq = sorted({c["eps"] for c in square})
-    names_sq = [d for d in names if any(c["defense"] == d for c in square)]
-    out += table_lines(["eps"] + names_sq, [[str(e)] + [fmt(cells.first(d, "square", e, m, queries=cells.cfg["square_queries"]))
-                                                   for d in names_sq] for e in eps_sq] or [[PENDING]])
-    return out
-
-
-def convergence(cells: Cells) -> list[str]:
-    e, m, cfg = cells.cfg["convergence_eps"], cells.cfg["check_n"], cells.cfg
-    out = [f"EOT-PGD at eps={e}, first {m} test images, 1 restart.", ""]
-    steps = sorted({c["steps"] for c in cells.all if c["attack"] == "eot-pgd" and c["n"] == m} | {20, 50, 100, 200})
-    out += table_lines(["steps (k={})".format(cfg["eot_samples"])] + [str(s) for s in steps],
-                  [[d] + [fmt(cells.get(d, "eot-pgd", e, m, steps=s, k=cfg["eot_samples"], restarts=1))
-                          for s in steps] for d in ("default", "finetuned")])
-    out.append("")
     for d in ("default", "finetuned"):
-        accs = [c["accuracy"] for c in (cells.get(d, "eot-pgd", e, m, steps=s, k=cfg["eot_samples"], restarts=1)
-                                        for s in steps) if c]
-        if len(accs) > 1:
-            spread = max(accs) - min(accs)
-            out.append(f"- {d}: accuracy over {len(accs)} step counts spans {spread:.1%} "
-                       + ("(flat: the attack has converged in steps)." if spread <= 0.05 else
-                          "(not flat: the result depends on the step size alpha = 2.5 eps / steps, so the table's "
-                          "50-step number is not a converged bound for it; trust the worst case below)."))
-    worst = [(d, *cells.worst_case(d, e, m)) for d in ("default", "finetuned")]
-    out += ["", "Worst case over every attack run at this eps (per image: it must survive all of them):", ""]
-    out += table_lines(["defense", "attacks", "accuracy"], [[d, str(k), fmt(w)] for d, w, k in worst])
+        row = [cells.get(d, "eot-pgd", e, m, steps=s, k=k, restarts=1) for s in counts]
+        rows.append([d] + [fmt(c) for c in row] + [_spread(row)])
+    return table_lines([f"eps={e}, n={m}, k={k}: steps"] + [str(s) for s in counts] + ["spread"], rows)
+
+
+def draws(cells: Cells) -> list[str]:
+    """EOT-PGD at the convergence eps against the EOT draws k, and the spread from the table's k up."""
+    e, m, cfg = cells.cfg["convergence_eps"], cells.cfg["check_n"], cells.cfg
     ks = sorted({c["k"] for c in cells.all if c["attack"] == "eot-pgd" and c["n"] == m} | {1, 4, 8, 16, 32})
-    out += [""] + table_lines(["EOT draws k ({} steps)".format(cfg["eot_steps"])] + [str(k) for k in ks],
-                         [["default"] + [fmt(cells.get("default", "eot-pgd", e, m, steps=cfg["eot_steps"], k=k,
-                                                         restarts=1)) for k in ks]])
-    by_k = [(k, c) for k in ks if (c := cells.get("default", "eot-pgd", e, m, steps=cfg["eot_steps"], k=k, restarts=1))]
-    used = [c["accuracy"] for k, c in by_k if k >= cfg["eot_samples"]]
-    if len(used) > 1:
-        spread = max(used) - min(used)
-        out += ["", f"- default: from k={cfg['eot_samples']} (the table's) up to k={by_k[-1][0]} accuracy spans "
-                f"{spread:.1%}" + (" (flat: more draws do not strengthen the attack)." if spread <= 0.05 else
-                                   " (not flat: the table's k is too small).")]
+    row = [cells.get("default", "eot-pgd", e, m, steps=cfg["eot_steps"], k=k, restarts=1) for k in ks]
+    used = [c for k, c in zip(ks, row, strict=True) if k >= cfg["eot_samples"]]
+    return table_lines([f"eps={e}, n={m}, {cfg['eot_steps']} steps: k"] + [str(k) for k in ks]
+                       + [f"spread from k={cfg['eot_samples']}"], [["default"] + [fmt(c) for c in row] + [_spread(used)]])
+
+
+def convergence_worst(cells: Cells) -> list[str]:
+    e, m = cells.cfg["convergence_eps"], cells.cfg["check_n"]
+    worst = [(d, *cells.worst_case(d, e, m)) for d in ("default", "finetuned")]
+    return table_lines([f"defense (eps={e}, n={m})", "attacks", "accuracy"], [[d, str(k), fmt(w)] for d, w, k in worst])
+
+
+def blocks(results: list[dict]) -> dict[str, str]:
+    """{block name: markdown} of every table of the page, per dataset."""
+    out = {}
+    for r in results:
+        cells = Cells(r)
+        tables = {
+            "attacks": stale(r) + main_table(cells), "transfer": transfer(cells), "bpda": bpda(cells),
+            "worst-case": worst_case(cells), "square": square(cells), "steps": steps(cells), "draws": draws(cells),
+            "convergence-worst-case": convergence_worst(cells), "candidates": candidates(cells),
+            "detector": detector(cells), "autoattack": autoattack_table(cells),
+            "training": training_table(r.get("pipelines", {})),
+            "study-models": study_commands(r.get("pipelines", {})) or ["None."],
+            "recipes": recipe_tables(cells) or [PENDING], "trained": trained(r), "cost": cost(r),
+        }
+        out |= {f"robustness-{r['dataset']}-{name}": "\n".join(lines).strip("\n") for name, lines in tables.items()}
     return out
 
 
-def render(results: list[dict]) -> str:
-    out = ["## The full report: adaptive attacks, baselines, AutoAttack and certificates", "",
-           "Generated by `python -m training robustness --dataset <d>` (re-render only: `--report-only`) from "
-           "`docs/robustness/<dataset>.json`. Accuracies on the first *n* test images with Wilson 95% CIs; "
-           f"{PENDING} marks a cell the (resumable) run has not reached yet. To reproduce or finish: "
-           "`python -m training robustness --dataset mnist --threads 1`, then `--dataset fashion-mnist` (stages "
-           "`table`, `baselines`, `checks`, `autoattack`, `recipes` in that order; cached adversarial sets and trained checkpoints under "
-           "`runs/<dataset>/` are reused, so a re-run only computes what is missing).", "",
-           "Threat models: **oblivious** attacks use the undefended classifier's gradient (the paper's setting); "
-           "**adaptive** attacks (EOT-FGSM, EOT-PGD) differentiate through purifier and classifier, averaging the "
-           "gradient over k draws of the latent noise; **BPDA** replaces the purifier's backward pass by the "
-           "identity; **transfer** examples come from an independently trained surrogate; **Square** only sees "
-           "output scores. Deterministic defenses (no defense, adversarial training) get k=1: for them EOT-PGD is "
-           "plain PGD with a random start. A stochastic defense is evaluated with one seeded draw of its noise "
-           "(as the service answers), the majority-vote candidate with a majority over several draws.", ""]
-    for r in results:
-        cells, cfg = Cells(r), r["config"]
-        out += [f"## {r['dataset']}", "",
-                f"EOT-PGD: {cfg['eot_steps']} steps, alpha = 2.5 eps / steps, random start, {cfg['restarts']} "
-                f"restart(s), k={cfg['eot_samples']}; an image stops once all k draws misclassify it. Oblivious "
-                f"PGD: 40 steps, alpha 0.01, no random start (the paper's). Majority vote: {cfg['votes']} draws.", "",
-                f"![{r['dataset']} robustness](figures/robustness-{r['dataset']}.png)", ""]
-        out += stale(r) + main_table(cells) + [""] + other_threats(cells)
-        out += ["", "### Do the attacks converge?", ""] + convergence(cells)
-        cand, verdicts = candidates(cells)
-        out += ["", "### Improvement candidates", "", f"Rule: {RULE}. The majority vote is attacked with the default "
-                "purifier's EOT examples (EOT already targets the expected prediction that a vote estimates). Not "
-                "measured: training the purifier on adaptive (through-the-purifier) examples, which costs an EOT "
-                "attack per training image and epoch (k x steps forward-backward passes), beyond this CPU budget.",
-                ""] + cand
-        out += pipelines_section(cells) + recipes_section(cells)
-        out += ["", "### Verdict", ""] + verdict(cells, verdicts)
-        out += ["", "### Models trained for the comparison", ""] + trained(r)
-        out += ["", "### Cost", ""] + cost(r) + [""]
-    return "\n".join(out)
+def render(results: list[dict], page: str) -> str:
+    """``page`` with every block re-rendered; a block the page does not mark yet is appended, for the prose to be
+    written around it."""
+    for name, text in blocks(results).items():
+        begin, end = markers(name)
+        page = splice(page, name, text) if begin in page else f"{page.rstrip()}\n\n{begin}\n{text}\n{end}\n"
+    return page
 
 
 def stale(result: dict) -> list[str]:
@@ -184,17 +175,13 @@ def cost(result: dict) -> list[str]:
     trained = result.get("training", {}).get("models", {})
     rows += [["(training)", name, "", "", "", "", f"{m['seconds']:.0f}" if m.get("seconds") else PENDING]
              for name, m in trained.items()]
-    return ["Wall seconds on a 2-core CPU shared with other jobs, with `--threads` 1 or 2 (not recorded per cell; "
-            "the runs of the last stages used 2, some paused while benchmarks ran) (attacks: summed over cached chunks; "
-            "the majority vote reuses the default purifier's examples).", ""] + \
-        table_lines(["defense", "attack or model", "eps", "n", "steps", "k", "seconds"], rows)
+    return table_lines(["defense", "attack or model", "eps", "n", "steps", "k", "wall seconds"], rows)
 
 
 def write(docs: Path) -> None:
-    """The figures, and the report's block of docs/robustness.md (the prose around it is written by hand)."""
+    """The figures, and the tables of docs/robustness.md."""
     results = [json.loads(p.read_text()) for p in sorted((Path(docs) / "robustness").glob("*.json"))]
     for r in results:
         figures.accuracy_vs_eps(r, Path(docs) / "figures" / f"robustness-{r['dataset']}.png")
-    page = Path(docs) / "robustness.md"
-    text = page.read_text() if page.is_file() else "\n".join(markers(REPORT)) + "\n"
-    page.write_text(splice(text, REPORT, render(results)))
+    page = Path(docs) / PAGE
+    page.write_text(render(results, page.read_text() if page.is_file() else ""))
