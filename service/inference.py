@@ -114,13 +114,18 @@ class InferenceModel:
             return [Prediction(label, p) for label, p in zip(labels, probabilities.tolist(), strict=True)], found
 
     def _defended_branch(
-        self, batch: torch.Tensor, purifier: str | None, classifier: str
-    ) -> tuple[list[Prediction], list[Purified] | None]:
+        self, batch: torch.Tensor, pipeline: str
+    ) -> tuple[list[Prediction], list[Purified] | None, list[Certified] | None]:
+        """The pipeline's answers, with what the purifier did or the certificates, where it has them."""
+        purifier, classifier = self.artifacts.manifest.pipeline_models(pipeline)
+        if self.artifacts.manifest.certificate(pipeline) is not None:
+            defended, certificates = self._certified(batch, pipeline)
+            return defended, None, certificates
         if purifier is None:
-            return self._classified(batch, classifier), None
+            return self._classified(batch, classifier), None, None
         with torch.inference_mode():
             purified, details = self._purified(batch, purifier)
-            return predictions(self.artifacts.classifiers[classifier], purified), details
+            return predictions(self.artifacts.classifiers[classifier], purified), details, None
 
     def defend(self, images: list[torch.Tensor], pipeline: str) -> list[Defended]:
         """Run the pipeline (purify, then classify) and the undefended classifier; flag disagreement or a
@@ -128,11 +133,10 @@ class InferenceModel:
         manifest = self.artifacts.manifest
         purifier, classifier = manifest.pipeline_models(pipeline)
         batch = self._stack(images)
-        if manifest.certificate(pipeline) is not None:
-            return self._defend_certified(batch, pipeline)
+        certificates = None
         if self.branch is not None:
             raw_future = self.branch.submit(self._classified, batch)
-            defended, details = self._defended_branch(batch, purifier, classifier)
+            defended, details, certificates = self._defended_branch(batch, pipeline)
             raw = raw_future.result()
         elif purifier is not None and classifier == manifest.classifier:  # one classifier call on both
             with torch.inference_mode():
@@ -140,28 +144,13 @@ class InferenceModel:
                 both = predictions(self.artifacts.classifier, torch.cat([batch, purified]))
             raw, defended = both[: len(images)], both[len(images) :]
         else:
-            defended, details = self._defended_branch(batch, purifier, classifier)
+            defended, details, certificates = self._defended_branch(batch, pipeline)
             raw = self._classified(batch)
         threshold = self.thresholds[purifier] if purifier is not None else None
+        none = [None] * len(images)
         return [
-            Defended(d, u, p, d.label != u.label or (threshold is not None and p is not None and p.mse > threshold))
-            for d, u, p in zip(defended, raw, details or [None] * len(images), strict=True)
-        ]
-
-
-    def _defend_certified(self, batch: torch.Tensor, pipeline: str) -> list[Defended]:
-        """A certifiable pipeline: its classifier answers with a certificate (flagged, as any pipeline without
-        a purifier, when it disagrees with the undefended classifier)."""
-        if self.branch is not None:
-            raw_future = self.branch.submit(self._classified, batch)
-            defended, certificates = self._certified(batch, pipeline)
-            raw = raw_future.result()
-        else:
-            defended, certificates = self._certified(batch, pipeline)
-            raw = self._classified(batch)
-        return [
-            Defended(d, u, None, d.label != u.label, c)
-            for d, u, c in zip(defended, raw, certificates, strict=True)
+            Defended(d, u, p, d.label != u.label or (threshold is not None and p is not None and p.mse > threshold), c)
+            for d, u, p, c in zip(defended, raw, details or none, certificates or none, strict=True)
         ]
 
 
