@@ -18,13 +18,13 @@ def certified_artifacts(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-def test_the_certificate_benchmark_times_forward_and_certify_at_both_batches(certified_artifacts: Path) -> None:
+def test_the_certificate_benchmark_times_forward_the_certificate_and_the_radius_at_both_batches(certified_artifacts: Path) -> None:
     results = certificate.measure(Settings(artifacts_dir=certified_artifacts, datasets=("mnist",)), repeats=10,
                                   rounds=2)
     assert list(results) == ["mnist/certified"]
     for batch in ("batch1", "batch64"):
         row = results["mnist/certified"][batch]
-        assert row["forward"]["p50_ms"] > 0 and row["certify"]["p50_ms"] > 0
+        assert row["forward"]["p50_ms"] > 0 and row["at_eps"]["p50_ms"] > 0 and row["certify"]["p50_ms"] > 0
         assert row["ratio_p50"] == row["certify"]["p50_ms"] / row["forward"]["p50_ms"]
     assert "| mnist/certified | 64 |" in certificate.table(results)
 
