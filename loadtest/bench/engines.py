@@ -1,4 +1,5 @@
-"""The four serving engines the benchmark compares, all on the same artifacts and ``PURIFIER_*`` settings."""
+"""The serving engines the benchmark compares, all on the same artifacts and ``PURIFIER_*`` settings, and the
+floor of the stack beside them."""
 
 import base64
 import json
@@ -60,8 +61,9 @@ def parse_variant(text: str) -> tuple[str, dict[str, str]]:
 def engines(
     max_batch_size: int, litserve_batch_timeout_ms: float, variants: dict[str, dict[str, str]] | None = None
 ) -> dict[str, Engine]:
-    """(a) the service batching, (b) the service at batch 1, (c) naive FastAPI, (d) LitServe batching;
-    then ``ours-<name>`` for each variant: the service, batching, with other ``PURIFIER_*`` settings."""
+    """(a) the service batching, (b) the service at batch 1, (c) naive FastAPI, (d) LitServe batching, (e) the
+    floor: a bare ASGI app answering a fixed body, (f) the same app with the decode and the model call; then
+    ``ours-<name>`` for each variant: the service, batching, with other ``PURIFIER_*`` settings."""
     batch = str(max_batch_size)
     extra = [
         Engine(
@@ -101,6 +103,10 @@ def engines(
                 _json_base64,
                 is_service=False,
             ),
+            Engine("floor", "bare ASGI, a fixed JSON body", "loadtest.bench.floor_app", "/healthz",
+                   args=("--static",), is_service=False),
+            Engine("floor-model", "bare ASGI, decode and defend on the event loop", "loadtest.bench.floor_app",
+                   "/healthz", is_service=False),
             *extra,
         )
     }

@@ -34,8 +34,12 @@ ENGINES = """\
 - **litserve**: LitServe serving the same TorchScript files through the same decode/`defend`/encode code,
   with its batching (`max_batch_size` as ours, `batch_timeout` as shown) and ZeroMQ responses
   (`fast_queue`); it takes the image as base64 in JSON, its way of carrying bytes (`loadtest/bench/litserve_app.py`).
+- **floor**: a bare ASGI app under the same uvicorn, uvloop and httptools, answering a fixed JSON body: what
+  HTTP alone costs here (`loadtest/bench/floor_app.py`).
+- **floor-model**: the same bare app with the PNG decode and the `defend` call on the event loop, nothing
+  else: the least any server can spend around the model.
 
-All four run `InferenceModel.defend` with the same settings: the purifier, then the classifier on the
+All but the fixed-body floor run `InferenceModel.defend` with the same settings: the purifier, then the classifier on the
 purified images, while a second thread classifies the raw images (the undefended label and the detector
 need them; `ours-serial-defend` does both on one thread, in one classifier call), 1 torch thread per
 thread, with the classifier passed through `optimize_for_inference`. Latencies are client-side, exact (no buckets), over

@@ -31,7 +31,7 @@ logger = logging.getLogger(__name__)
 class BenchConfig:
     results: Path
     dataset: str = "mnist"
-    engines: tuple[str, ...] = ("ours", "ours-batch1", "naive", "litserve")
+    engines: tuple[str, ...] = ("ours", "ours-batch1", "naive", "litserve", "floor", "floor-model")
     concurrency: tuple[int, ...] = (1, 8, 32, 64)
     duration_s: float = 10.0
     rounds: int = 1

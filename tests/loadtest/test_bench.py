@@ -55,6 +55,8 @@ def test_a_short_bench_of_every_engine_kind_writes_json_plots_and_the_same_repor
         "ours",
         "naive",
         "litserve",
+        "floor",
+        "floor-model",
         "--concurrency",
         "1",
         "4",
@@ -72,7 +74,10 @@ def test_a_short_bench_of_every_engine_kind_writes_json_plots_and_the_same_repor
     done = subprocess.run(command, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=280, check=False)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     summary = json.loads((results / "bench.json").read_text())
-    assert list(summary["engines"]) == ["ours", "naive", "litserve", "ours-pooldecode"]
+    assert list(summary["engines"]) == ["ours", "naive", "litserve", "floor", "floor-model", "ours-pooldecode"]
+    # the floor with the model answers what every engine answers: it runs the same pipeline
+    accuracy = {key: engine["answers"][0]["accuracy"] for key, engine in summary["engines"].items()}
+    assert accuracy["floor-model"] == accuracy["ours"] == accuracy["naive"] == accuracy["litserve"]
     for key, engine in summary["engines"].items():
         assert engine["answers"][0]["samples"] == 32, key
         assert [p["concurrency"] for p in engine["points"]] == [1, 4]
