@@ -1,4 +1,4 @@
-"""The one markdown table helper of every generated report."""
+"""Markdown for generated reports: tables, and the marked blocks a hand-written page carries."""
 
 
 def table_lines(header: list[str], rows: list[list[str]]) -> list[str]:
@@ -24,3 +24,12 @@ def splice(text: str, name: str, block: str) -> str:
     if not (found and closed):
         raise ValueError(f"no generated block {name!r}: mark it with {begin} ... {end}")
     return f"{head}{begin}\n{block.strip()}\n{end}{tail}"
+
+
+def place(text: str, blocks: dict[str, str]) -> str:
+    """``text`` with every block re-rendered in place; a block the page does not mark yet is appended, for the
+    prose to be written around it."""
+    for name, block in blocks.items():
+        begin, end = markers(name)
+        text = splice(text, name, block) if begin in text else f"{text.rstrip()}\n\n{begin}\n{block.strip()}\n{end}\n"
+    return text

@@ -1,19 +1,21 @@
-"""docs/performance.md and its figures, generated from one benchmark JSON; and the console summary.
+"""The tables and figures of docs/performance.md, from one benchmark JSON; and the console summary.
 
-``python -m loadtest.bench.report results/bench/<time>/bench.json`` rewrites ``docs/performance.md``
-and ``docs/figures/perf-*.png`` from that run alone: no figure in the document is typed by hand.
+Each table is a marked block ``performance-<table>`` of the page; the prose around them is written by hand, and
+a re-render replaces only the blocks. ``python -m loadtest.bench.report results/bench/<time>/bench.json``
+re-renders a page and its figures from that run alone; ``make bench`` keeps its JSON as docs/performance.json.
 """
 
 import argparse
 import json
-import os
 from pathlib import Path
 
-from loadtest.bench import analysis, levers, plots, prose
+from loadtest.bench import analysis, plots
 from service.config import REPO_ROOT
-from training.markdown import table
+from training.markdown import place, table
 
 DOC = REPO_ROOT / "docs" / "performance.md"
+RUN = REPO_ROOT / "docs" / "performance.json"  # the run the page shows
+NO_GPU = "none in this run: the service runs on CUDA when present (`PURIFIER_DEVICE=auto`)"
 FIGURES = REPO_ROOT / "docs" / "figures"
 THROUGHPUT_PNG, CDF_PNG = "perf-throughput.png", "perf-latency-cdf.png"
 
@@ -54,7 +56,7 @@ def machine_table(summary: dict) -> str:
         ["date (UTC)", m["date"]],
         ["commit", m.get("git_commit") or "–"],
         ["CPU", f"{m['cpu']}, {m['logical_cpus']} logical CPUs"],
-        ["GPU", m["gpu"] or prose.NO_GPU],
+        ["GPU", m["gpu"] or NO_GPU],
         ["software", f"Python {m['python']}, torch {m['torch']}, {m['platform']}"],
         ["packages", ", ".join(f"{name} {version}" for name, version in m.get("packages", {}).items() if version)],
         ["service settings", ", ".join(f"{k}={v}" for k, v in summary["settings"].items())],
@@ -118,72 +120,81 @@ def inprocess_table(summary: dict) -> str:
     return table(["what", "batch", "p50 ms", "p95 ms", "per image ms (p50 / batch)", "runs"], rows)
 
 
-def profile_section(summary: dict) -> str:
-    profiled = [(key, p) for key, e in summary["engines"].items() for p in e["points"] if "profile" in p]
-    if not profiled:
-        return "Not profiled in this run (add `--profile`)."
-    parts = []
-    for key, p in profiled:
-        if "error" in p["profile"]:
-            parts.append(f"py-spy failed on {key} at c={p['concurrency']}: `{p['profile']['error'].strip()}`")
-            continue
-        rows = [
-            [
-                thread,
-                _f(100 * t["busy"], ".0f") + " %",
-                "; ".join(f"{name} {100 * share:.0f} %" for name, share in t["inclusive"].items()) or "–",
-                "; ".join(f"`{frame}` {100 * share:.0f} %" for frame, share in t["top_self"][:4]),
+def profile_table(summary: dict) -> str:
+    """py-spy per profiled point: how busy each thread was, and where its samples fell."""
+    rows = []
+    for key, engine in summary["engines"].items():
+        for p in engine["points"]:
+            profile = p.get("profile")
+            if not profile:
+                continue
+            if "error" in profile:
+                rows.append([key, str(p["concurrency"]), "py-spy failed", "–", profile["error"].strip(), ""])
+                continue
+            rows += [
+                [
+                    key,
+                    str(p["concurrency"]),
+                    thread,
+                    _f(100 * t["busy"], ".0f") + " %",
+                    "; ".join(f"{name} {100 * share:.0f} %" for name, share in t["inclusive"].items()) or "–",
+                    "; ".join(f"`{frame}` {100 * share:.0f} %" for frame, share in t["top_self"][:4]),
+                ]
+                for thread, t in profile.items()
             ]
-            for thread, t in p["profile"].items()
-        ]
-        parts.append(
-            f"py-spy on **{key}** at concurrency {p['concurrency']}, warm-up and window: how busy each thread was "
-            "(non-idle samples over the whole time), and where its samples fell. A thread near 100 % is the "
-            "bottleneck; two threads well below it, with the machine's other load beside them, mean the process "
-            "got no more CPU.\n\n" + table(["thread", "busy", "inclusive (of its samples)", "top self frames"], rows)
-        )
-    return "\n\n".join(parts)
+    if not rows:
+        return "Not profiled in this run (add `--profile`)."
+    return table(["engine", "c", "thread", "busy", "inclusive (of its samples)", "top self frames"], rows)
 
 
-def markdown(summary: dict, figures: str) -> str:
-    ratios = analysis.ratios(summary)
-    target_rows = [
+def request_table(summary: dict) -> str:
+    """Where the p50 of one request at concurrency 1 goes: in-process p50s, and the HTTP p50 less all of them."""
+    ours1 = analysis.point(summary, "ours", 1)
+    if not ours1:
+        return "Not measured in this run (no concurrency 1)."
+    ms = {case: summary["inprocess"][case]["p50_ms"] for case in ("ae_vgg_batch1", "defend_batch1", "decode")}
+    parts = [
+        ("the pipeline's forward passes (purifier and classifier, batch 1)", ms["ae_vgg_batch1"]),
+        ("the rest of `defend`: the raw image's classifier call on the branch thread, the hand-off, softmax, "
+         "`.tolist()`", ms["defend_batch1"] - ms["ae_vgg_batch1"]),
+        ("PNG decoding", ms["decode"]),
+        ("HTTP, the framework, the queue and the thread hand-off: the rest",
+         ours1["p50_ms"] - ms["defend_batch1"] - ms["decode"]),
+    ]
+    rows = [[name, f"{value:.2f}"] for name, value in parts] + [["p50 over HTTP at concurrency 1", f"{ours1['p50_ms']:.2f}"]]
+    return table(["part", "ms"], rows)
+
+
+def blocks(summary: dict) -> dict[str, str]:
+    """{block name: markdown} of every table of the page."""
+    targets = [
         [t.name, t.goal, t.measured, {True: "**met**", False: "**missed**", None: "–"}[t.met]]
         for t in analysis.targets(summary)
     ]
-    return (
-        "\n\n".join(
-            [
-                "# Performance",
-                prose.header(command(summary)),
-                "## Machine and load\n\n" + machine_table(summary),
-                "## Performance targets\n\n"
-                + table(["target", "goal", "measured", ""], target_rows)
-                + "\n\n"
-                + prose.load_note(summary, _others(summary)),
-                "## Side by side: `/defended-classify`\n\n" + prose.ENGINES + "\n\n" + side_by_side(summary),
-                "## Ratios\n\n" + table(["ratio", "value"], [[k, _f(v, ".2f")] for k, v in ratios.items()]),
-                "## In-process model time (no HTTP)\n\n" + prose.INPROCESS + "\n\n" + inprocess_table(summary),
-                f"## Figures\n\n![throughput]({figures}/{THROUGHPUT_PNG})\n\n![latency CDF]({figures}/{CDF_PNG})",
-                "## What bounds it\n\n" + prose.bounds(summary, table) + "\n\n" + profile_section(summary),
-                levers.levers(summary),
-                prose.SETTINGS,
-                prose.METHOD,
-                prose.LOCUST,
-            ]
-        )
-        + "\n"
-    )
+    ratios = [[k, _f(v, ".2f")] for k, v in analysis.ratios(summary).items()]
+    return {
+        "performance-command": f"```\n{command(summary)}\n```",
+        "performance-targets": table(["target", "goal", "measured", ""], targets),
+        "performance-side-by-side": side_by_side(summary),
+        "performance-ratios": table(["ratio", "value"], ratios),
+        "performance-request": request_table(summary),
+        "performance-inprocess": inprocess_table(summary),
+        "performance-profile": profile_table(summary),
+        "performance-machine": machine_table(summary),
+    }
 
 
 def render(summary: dict, doc: Path, figures: Path) -> None:
+    """The figures, and ``doc`` with every table re-rendered (a new page gets the tables alone)."""
     figures.mkdir(parents=True, exist_ok=True)
     plots.throughput(summary, figures / THROUGHPUT_PNG)
     plots.latency_cdf(summary, figures / CDF_PNG)
-    doc.write_text(markdown(summary, os.path.relpath(figures, doc.parent)))
+    doc.write_text(place(doc.read_text() if doc.is_file() else "", blocks(summary)))
 
 
 def write_docs(summary: dict) -> None:
+    """docs/performance.md and its figures from this run, which becomes docs/performance.json."""
+    RUN.write_text(json.dumps(summary, indent=1) + "\n")
     render(summary, DOC, FIGURES)
 
 

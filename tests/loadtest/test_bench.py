@@ -9,11 +9,13 @@ from pathlib import Path
 
 import pytest
 
+from loadtest.bench import report
 from loadtest.bench.client import Connection, build_request, closed_loop
 from loadtest.bench.cpu import CpuMeter
 from loadtest.samples import load_samples
 from loadtest.server import serve
 from service.config import REPO_ROOT
+from training.markdown import markers
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -91,7 +93,8 @@ def test_a_short_bench_of_every_engine_kind_writes_json_plots_and_the_same_repor
     for figure in ("perf-throughput.png", "perf-latency-cdf.png"):
         assert (results / figure).read_bytes().startswith(PNG_SIGNATURE)
     doc = (results / "performance.md").read_text()
-    assert "## Performance targets" in doc and "--variant pooldecode:inline_decode_max_pixels=0" in doc
+    assert all(markers(name)[0] in doc for name in report.blocks(summary))
+    assert "--variant pooldecode:inline_decode_max_pixels=0" in doc
 
     regenerated = tmp_path / "again"
     regenerated.mkdir()

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ..markdown import markers, splice, table_lines
+from ..markdown import place, table_lines
 from . import figures
 from .candidates import candidates, detector
 from .pipelines_report import autoattack_table, study_commands, training_table
@@ -122,12 +122,8 @@ def blocks(results: list[dict]) -> dict[str, str]:
 
 
 def render(results: list[dict], page: str) -> str:
-    """``page`` with every block re-rendered; a block the page does not mark yet is appended, for the prose to be
-    written around it."""
-    for name, text in blocks(results).items():
-        begin, end = markers(name)
-        page = splice(page, name, text) if begin in page else f"{page.rstrip()}\n\n{begin}\n{text}\n{end}\n"
-    return page
+    """``page`` with every table re-rendered (one the page lacks is appended)."""
+    return place(page, blocks(results))
 
 
 def stale(result: dict) -> list[str]:
