@@ -51,9 +51,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m loadtest.pipelines", description=__doc__)
     parser.add_argument("--requests", type=int, default=300, help="timed requests per pipeline")
     parser.add_argument("--out", type=Path, default=OUT)
+    parser.add_argument("--radius-rounds", type=int, help="PURIFIER_CERTIFIED_RADIUS_ROUNDS for the service "
+                        "(0: the certificate at eps alone; default: the service's own)")
     args = parser.parse_args(argv)
-    results = {"command": "python -m loadtest.pipelines", "concurrency": 1, "machine": machine(), "datasets": {}}
-    with serve(REPO_ROOT / "results" / "latency" / "service.log") as server:
+    settings = {} if args.radius_rounds is None else {"certified_radius_rounds": str(args.radius_rounds)}
+    command = " ".join(["python -m loadtest.pipelines", *(f"--radius-rounds {v}" for v in settings.values())])
+    results = {"command": command, "concurrency": 1, "settings": settings, "machine": machine(), "datasets": {}}
+    with serve(REPO_ROOT / "results" / "latency" / "service.log", **settings) as server:
         for dataset in DATASETS:
             pipelines = list(read_manifest(REPO_ROOT / "artifacts" / dataset).pipelines)
             results["datasets"][dataset] = measure(server.url, dataset, pipelines, args.requests)

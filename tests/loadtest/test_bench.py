@@ -115,3 +115,13 @@ def test_a_short_bench_of_every_engine_kind_writes_json_plots_and_the_same_repor
         timeout=120,
     )
     assert (regenerated / "performance.md").read_text() == doc  # the report is a function of the JSON alone
+
+
+def test_the_committed_performance_page_is_what_its_run_renders(tmp_path: Path) -> None:
+    summary = json.loads(report.RUN.read_text())
+    page = report.DOC.read_text()
+    assert all(markers(name)[0] in page for name in report.blocks(summary)), "every table has its place"
+    doc = tmp_path / "performance.md"
+    doc.write_text(page)
+    report.render(summary, doc, tmp_path / "figures")
+    assert doc.read_text() == page, "run python -m loadtest.bench.report docs/performance.json"

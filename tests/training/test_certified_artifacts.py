@@ -19,6 +19,7 @@ from .conftest import ARTIFACTS, DATA_ROOT, REPO
 # its Wilson 95% CI
 FLOORS = {
     ("mnist", "ibp-cnn7"): (0.3, 0.73),  # measured 0.776 (388/500), Wilson [0.737, 0.810]
+    ("fashion-mnist", "ibp-cnn7"): (0.1, 0.69),  # measured 0.734 (367/500), Wilson [0.694, 0.771]
 }
 N, ATTACKED = 500, 200
 
@@ -76,8 +77,7 @@ def test_the_robustness_study_found_no_attack_that_breaks_a_certificate(dataset:
     manifest = json.loads((ARTIFACTS / dataset / "manifest.json").read_text())
     results = json.loads((REPO / "docs" / "robustness" / f"{dataset}.json").read_text())
     certified = [name for name, p in manifest["pipelines"].items() if (p.get("metrics") or {}).get("certified")]
-    if dataset == "mnist":
-        assert certified, "MNIST serves a certified pipeline"
+    assert certified, "every dataset serves a certified pipeline, measured by the study"
     for name in certified:
         metrics = manifest["pipelines"][name]["metrics"]
         assert metrics["certified"]["violations"] == 0
