@@ -3,8 +3,9 @@
 Each certified classifier of the bundled artifacts, loaded the way the service loads it (``PURIFIER_*``
 settings: device, threads, optimization, the radius search), is timed at batch 1 (a request at concurrency 1)
 and at batch 64 (per image): its forward pass alone, ``certify`` without the radius search (the clean pass and
-the bounds at the pipeline's eps: the ``certified`` boolean) and ``certify`` with the service's radius search. The two are interleaved in rounds, so a drift in the machine's speed
-moves them alike. Writes ``docs/certificate-cost.json``.
+the bounds at the pipeline's eps: the ``certified`` boolean) and ``certify`` with the service's radius search.
+The three are interleaved in rounds, so a drift in the machine's speed moves them alike. Writes
+``docs/certificate-cost.json``.
 """
 
 import argparse

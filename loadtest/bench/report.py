@@ -158,8 +158,7 @@ def request_table(summary: dict) -> str:
         ("the rest of `defend`: the raw image's classifier call on the branch thread, the hand-off, softmax, "
          "`.tolist()`", ms["defend_batch1"] - ms["ae_vgg_batch1"]),
         ("PNG decoding", ms["decode"]),
-        ("HTTP, the framework, the queue and the thread hand-off: the rest",
-         ours1["p50_ms"] - ms["defend_batch1"] - ms["decode"]),
+        ("HTTP, the framework, the queue and the thread hand-off: the rest", analysis.http_overhead_ms(summary)),
     ]
     rows = [[name, f"{value:.2f}"] for name, value in parts] + [["p50 over HTTP at concurrency 1", f"{ours1['p50_ms']:.2f}"]]
     return table(["part", "ms"], rows)

@@ -14,7 +14,9 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-PAPER = "paper"  # the paper's purifier before the paper's classifier: autoencoder-pgd
+from .defenses import PAPER_PURIFIER, PIPELINE_DEFENSES  # noqa: E402
+
+PAPER = PIPELINE_DEFENSES[PAPER_PURIFIER]  # the study's defense for the paper's pipeline
 
 
 def _points(result: dict, defense: str, attack: str) -> list[tuple[float, dict]]:
@@ -36,11 +38,11 @@ def series(result: dict) -> list[tuple[str, list[tuple[float, dict]], str]]:
     out = [("no defense, white-box PGD", _points(result, "none", "eot-pgd"), ":")]
     served = {name: row for name, row in result.get("pipelines", {}).items() if row.get("served", True)}
     defenses = {row["defense"]: name for name, row in served.items()}
-    defenses.setdefault(PAPER, "autoencoder-pgd")
+    defenses.setdefault(PAPER, PAPER_PURIFIER)
     for defense, name in defenses.items():
         default = " (default)" if served.get(name, {}).get("default") else ""
         out.append((f"{name}{default}, EOT-PGD", _points(result, defense, "eot-pgd"), "-"))
-    out.append(("autoencoder-pgd (the paper's), oblivious PGD", _points(result, PAPER, "pgd"), "--"))
+    out.append((f"{PAPER_PURIFIER} (the paper's), oblivious PGD", _points(result, PAPER, "pgd"), "--"))
     for defense, summary in result.get("certified", {}).items():
         curve = [(p["eps"], p) for p in summary.get("curve", [])]
         out.append((f"{defenses.get(defense, defense)}, IBP-certified (all attacks)", curve, "-."))
