@@ -1,7 +1,7 @@
 """Interval bound propagation (IBP; Gowal et al., 2018) through a feed-forward ReLU network.
 
-A ``Bounded`` network is a list of blocks (``ConvBlock``, ``Flatten``, ``LinearBlock``), each an affine layer,
-an optional BatchNorm and a ReLU, followed by a linear ``head``. Every block maps the clean activation and the
+A ``Bounded`` network is a list of blocks (``Resample``, ``ConvBlock``, ``Flatten``, ``LinearBlock``), each an
+affine layer, an optional BatchNorm and a ReLU, followed by a linear ``head``. Every block maps the clean activation and the
 centre and radius of an l-inf box together, so one call of ``bounds`` returns the clean logits and, per class
 ``j``, a lower bound on ``logit[label] - logit[j]`` over every input in the box. The head is folded into that
 difference before its interval is taken (the "elision" of Gowal et al.), which is tighter than subtracting two
@@ -112,6 +112,24 @@ class LinearBlock(_Block):
         h, mid, rad = self._normalise(h, mid, rad, clean)
         out_mid, out_rad = _relu(mid, rad)
         return h.relu() if clean else h, out_mid, out_rad, mid, rad
+
+
+class Resample(nn.Module):
+    """Bilinear resampling to ``side`` x ``side``. Each output pixel is a convex combination of input pixels, so
+    the box maps exactly: centre to resampled centre, radius to resampled radius (never wider)."""
+
+    def __init__(self, side: int) -> None:
+        super().__init__()
+        self.relu = False
+        self.side = side
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.interpolate(x, size=[self.side, self.side], mode="bilinear", align_corners=False)
+
+    def interval(self, h: Tensor, mid: Tensor, rad: Tensor,
+                 clean: bool = True) -> Tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+        mid, rad = self.forward(mid), self.forward(rad)
+        return self.forward(h) if clean else h, mid, rad, mid, rad
 
 
 class Flatten(nn.Module):

@@ -64,6 +64,7 @@ def build_served(
             classify=endpoint(Classify(model)),
             purify={name: endpoint(Purify(model, name)) for name in artifacts.purifiers},
             defend={name: endpoint(Defend(model, name)) for name in artifacts.manifest.pipelines},
+            compose={name: endpoint(Defend(model, name)) for name in artifacts.manifest.compositions},
         )
     return served
 
@@ -142,13 +143,16 @@ def install_served_openapi(app: FastAPI) -> None:
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    telemetry = dict.fromkeys(("tracing", "metrics", "logs", "operation_spans"), settings.opentelemetry)
     app = FastAPI(
         title="Adversarial purifier",
         description="Convolutional-autoencoder purification against adversarial examples, then VGG-16 classification.",
         version="0.1.0",
         lifespan=lifespan,
+        telemetry=telemetry,
     )
-    app.state.runtime = Runtime(settings or get_settings())
+    app.state.runtime = Runtime(settings)
     install_error_handlers(app)
     install_served_openapi(app)
     app.include_router(api_router)

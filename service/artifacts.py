@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
 from bounds import CERTIFICATE_METHODS
 from service.errors import ArtifactError
@@ -80,6 +80,8 @@ class Manifest(BaseModel):
     pipelines: dict[str, PipelineEntry] = Field(default_factory=dict)
     default_pipeline: str | None = None
     metrics: dict[str, Any] = Field(default_factory=dict)
+    # a purifier no named pipeline puts before the manifest's classifier: that pair, unlisted, for ?purifier=
+    _compositions: dict[str, PipelineEntry] = PrivateAttr(default_factory=dict)
 
     @model_validator(mode="after")
     def _consistent(self) -> "Manifest":
@@ -103,7 +105,13 @@ class Manifest(BaseModel):
         return self
 
     def _complete_pipelines(self) -> None:
-        """Check the named pipelines; every purifier before the manifest's classifier is one too (its own name)."""
+        """Check the named pipelines and the default (else the default purifier's pipeline); compose each purifier
+        that no named pipeline puts before the classifier. A manifest that names none serves every purifier
+        before the classifier as a pipeline of its own name."""
+        standard = self.models[self.classifier].file
+        if not self.pipelines:
+            self.pipelines = {name: PipelineEntry(purifier=self.models[name].file, classifier=standard)
+                              for name in self.names("purifier")}
         for name, pipeline in self.pipelines.items():
             if not NAME.fullmatch(name):
                 raise ValueError(f"pipeline name {name!r} is not of the form {NAME.pattern}")
@@ -111,14 +119,11 @@ class Manifest(BaseModel):
                 model = self.model_name(file)
                 if file is not None and (model is None or self.models[model].kind != kind):
                     raise ValueError(f"pipeline {name!r}: {file!r} is not the file of a {kind} under models")
-        standard = self.models[self.classifier].file
-        covered = {(p.purifier, p.classifier) for p in self.pipelines.values()}
         for name in self.names("purifier"):
-            if (self.models[name].file, standard) in covered:
-                continue
-            if name in self.pipelines:
-                raise ValueError(f"pipeline {name!r} is also a purifier's name but does not put it before the classifier")
-            self.pipelines[name] = PipelineEntry(purifier=self.models[name].file, classifier=standard)
+            if self.pipeline_for_purifier(name) is None:
+                if name in self.pipelines:
+                    raise ValueError(f"pipeline {name!r} is also a purifier's name but does not put it before the classifier")
+                self._compositions[name] = PipelineEntry(purifier=self.models[name].file, classifier=standard)
         self.default_pipeline = self.default_pipeline or self.pipeline_for_purifier(self.default_purifier)
         if self.default_pipeline not in self.pipelines:
             raise ValueError(f"default_pipeline {self.default_pipeline!r} is not listed under pipelines")
@@ -131,9 +136,14 @@ class Manifest(BaseModel):
         """The model a pipeline's file belongs to."""
         return next((name for name, entry in self.models.items() if entry.file == file), None)
 
+    @property
+    def compositions(self) -> list[str]:
+        """The purifiers that ``?purifier=`` puts before the classifier outside the named pipelines."""
+        return list(self._compositions)
+
     def pipeline_models(self, pipeline: str) -> tuple[str | None, str]:
-        """The (purifier or None, classifier) model names of a pipeline."""
-        entry = self.pipelines[pipeline]
+        """The (purifier or None, classifier) model names of a pipeline or a composition."""
+        entry = self.pipelines.get(pipeline) or self._compositions[pipeline]
         return self.model_name(entry.purifier), self.model_name(entry.classifier)
 
     def certificate(self, pipeline: str) -> Certificate | None:
@@ -141,10 +151,10 @@ class Manifest(BaseModel):
         purifier, classifier = self.pipeline_models(pipeline)
         return self.models[classifier].certificate if purifier is None else None
 
-    def pipeline_for_purifier(self, purifier: str) -> str:
-        """The pipeline of ``purifier`` before the manifest's classifier (what ``?purifier=`` selects)."""
+    def pipeline_for_purifier(self, purifier: str) -> str | None:
+        """The named pipeline of ``purifier`` before the manifest's classifier, if any."""
         wanted = (self.models[purifier].file, self.models[self.classifier].file)
-        return next(name for name, p in self.pipelines.items() if (p.purifier, p.classifier) == wanted)
+        return next((name for name, p in self.pipelines.items() if (p.purifier, p.classifier) == wanted), None)
 
     def detector_threshold(self, purifier: str) -> float | None:
         """The purifier's calibrated reconstruction-MSE threshold, if the manifest records one."""

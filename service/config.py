@@ -120,6 +120,11 @@ class Settings(BaseSettings):
         description="uvicorn worker processes; each holds its own models, queues and attack limit and answers "
         "`/metrics` for itself only",
     )
+    opentelemetry: bool = Field(
+        False,
+        description="FastAPI's OpenTelemetry spans, metrics and logs, when an OpenTelemetry SDK is configured; "
+        "off, the hot path skips the per-request check (`/metrics` is Prometheus either way)",
+    )
     host: str = Field("127.0.0.1", description="interface to listen on; `0.0.0.0` in the image")
     port: int = Field(8000, ge=0, le=65535, description="port to listen on")
     log_level: Literal["critical", "error", "warning", "info", "debug"] = Field(

@@ -57,7 +57,8 @@ async def get_defend(
     if pipeline is not None and purifier is not None:
         raise InvalidParameters("give pipeline or purifier, not both")
     if purifier is not None:
-        return served.defend[manifest.pipeline_for_purifier(_purifier(served, purifier))]
+        name = manifest.pipeline_for_purifier(_purifier(served, purifier))
+        return served.compose[purifier] if name is None else served.defend[name]
     name = pipeline or manifest.default_pipeline
     if name not in served.defend:
         raise UnknownPipeline(f"pipeline {name!r} is not served; choose one of {sorted(served.defend)}")

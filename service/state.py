@@ -40,9 +40,10 @@ class Served:
     classify: Endpoint
     purify: dict[str, Endpoint]
     defend: dict[str, Endpoint]
+    compose: dict[str, Endpoint]  # ?purifier= before the classifier, for purifiers without a named pipeline
 
     def endpoints(self) -> list[Endpoint]:
-        return [self.classify, *self.purify.values(), *self.defend.values()]
+        return [self.classify, *self.purify.values(), *self.defend.values(), *self.compose.values()]
 
 
 @dataclass

@@ -92,6 +92,7 @@ class Config(Common):
     default_pipeline: str | None = None  # what /defended-classify runs without ?pipeline=
     method: tuple[str, ...] = ()  # NAME=TEXT: how a pipeline defends, in a few words
     description: tuple[str, ...] = ()  # NAME=TEXT: what a pipeline is, in one line
+    retire: tuple[str, ...] = ()  # pipelines to stop serving; a classifier no pipeline uses leaves with its file
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -106,6 +107,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="how a named pipeline defends, in a few words (shown by /models and the README)")
     p.add_argument("--description", nargs="+", default=list(Config.description), metavar="NAME=TEXT",
                    help="what a named pipeline is, in one line")
+    p.add_argument("--retire", nargs="+", default=list(Config.retire), metavar="NAME",
+                   help="pipelines to stop serving; a classifier no pipeline uses leaves with its file "
+                        "(purifiers stay on /purify)")
 
 
 def certificate_entry(training: dict) -> dict:
@@ -153,6 +157,23 @@ def parse_pipeline(text: str) -> tuple[str, dict]:
     return name, {"purifier": purifier or None, "classifier": classifier, "metrics": {}}
 
 
+def retire(manifest: dict, names: tuple[str, ...], out: Path, default: str | None) -> None:
+    """Drop the pipelines ``names``, and each classifier (with its file) that no pipeline uses any more. The
+    manifest's own classifier and every purifier stay: ``/classify`` and ``/purify`` serve them. ``default`` is
+    the default pipeline the manifest will have."""
+    for name in names:
+        if name not in manifest["pipelines"]:
+            raise ValueError(f"--retire {name!r}: no pipeline {name!r} in {out / 'manifest.json'}")
+        if name == default:
+            raise ValueError(f"--retire {name!r}: it is the default pipeline; name another default first")
+        del manifest["pipelines"][name]
+    used = {p["classifier"] for p in manifest["pipelines"].values()}
+    for model, entry in list(manifest["models"].items()):
+        if entry.get("kind") == "classifier" and model != manifest["classifier"] and entry["file"] not in used:
+            del manifest["models"][model]
+            (out / entry["file"]).unlink(missing_ok=True)
+
+
 def extend(config: Config) -> None:
     """Add classifiers and pipelines to an exported folder; every other file and measured metric stays."""
     out = config.artifact_dir
@@ -175,6 +196,8 @@ def extend(config: Config) -> None:
             if name not in manifest["pipelines"]:
                 raise ValueError(f"--{field} {item!r}: no pipeline {name!r} in {out / 'manifest.json'}")
             manifest["pipelines"][name][field] = text
+    retire(manifest, config.retire, out, manifest.get("default_pipeline") if config.default_pipeline in (None, MEASURED)
+           else config.default_pipeline)
     if config.default_pipeline:
         manifest["default_pipeline"] = (measured_default(manifest) if config.default_pipeline == MEASURED
                                         else config.default_pipeline)
@@ -189,7 +212,7 @@ def extend(config: Config) -> None:
 
 
 def run(args: Config) -> None:
-    if args.add or args.pipeline or args.default_pipeline or args.method or args.description:
+    if args.add or args.pipeline or args.default_pipeline or args.method or args.description or args.retire:
         extend(args)
         return
     run = args.run_dir

@@ -45,6 +45,7 @@ class Config(Training):
     eps: float | None = None  # training eps; None: TRAIN_EPS of the dataset
     width: int = 16  # CNN7 channels of the first block (Shi et al.: 64)
     linear: int = 512  # CNN7 hidden units
+    side: int = 32  # CNN7's working resolution: below 32 it resamples its 32x32 input first
     epochs: int = 24
     clean_epochs: int = 1
     ramp_epochs: int = 10
@@ -73,6 +74,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--eps", type=float, default=Config.eps, help="training eps (default: 0.4 MNIST, 0.13 Fashion)")
     p.add_argument("--width", type=int, default=Config.width, help="CNN7 channels of the first block")
     p.add_argument("--linear", type=int, default=Config.linear, help="CNN7 hidden units")
+    p.add_argument("--side", type=int, default=Config.side,
+                   help="working resolution: the network resamples its 32x32 input to side x side first")
     p.add_argument("--epochs", type=int, default=Config.epochs)
     p.add_argument("--clean-epochs", type=int, default=Config.clean_epochs, help="epochs before the eps ramp")
     p.add_argument("--ramp-epochs", type=int, default=Config.ramp_epochs, help="epochs over which eps ramps up")
@@ -128,7 +131,7 @@ def certified_accuracy(model: CNN7, images: Tensor, labels: Tensor, eps: float, 
 def run(config: Config) -> None:
     device = pick_device(config.device)
     splits, loader, steps = training_loader(config)
-    cnn = CNN7Config(width=config.width, linear=config.linear)
+    cnn = CNN7Config(width=config.width, linear=config.linear, side=config.side)
     model = CNN7(cnn).to(device)
     ibp_init(model)
     model.to(memory_format=memory_format(config.precision))

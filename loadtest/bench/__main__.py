@@ -28,7 +28,8 @@ def parse_args(argv: list[str] | None = None) -> tuple[BenchConfig, bool]:
     parser.add_argument("--rounds", type=int, default=defaults.rounds, help="repeat every engine, interleaved")
     parser.add_argument("--warmup", type=float, default=defaults.warmup_s, help="seconds of load before each window")
     parser.add_argument("--max-batch-size", type=int, default=defaults.max_batch_size)
-    parser.add_argument("--litserve-batch-timeout-ms", type=float, default=defaults.litserve_batch_timeout_ms)
+    parser.add_argument("--peer-batch-timeout-ms", type=float, default=defaults.peer_batch_timeout_ms,
+                        help="how long LitServe and Ray Serve wait to fill a batch")
     parser.add_argument("--inprocess-repeats", type=int, default=defaults.inprocess_repeats)
     parser.add_argument(
         "--variant",
@@ -52,7 +53,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[BenchConfig, bool]:
         warmup_s=args.warmup,
         rounds=args.rounds,
         max_batch_size=args.max_batch_size,
-        litserve_batch_timeout_ms=args.litserve_batch_timeout_ms,
+        peer_batch_timeout_ms=args.peer_batch_timeout_ms,
         inprocess_repeats=args.inprocess_repeats,
         profile=args.profile,
         variants=dict(args.variant),

@@ -80,7 +80,17 @@ def http_overhead_ms(summary: dict) -> float | None:
     return ours1["p50_ms"] - inprocess["defend_batch1"]["p50_ms"] - inprocess["decode"]["p50_ms"] if ours1 else None
 
 
-PEERS = ("litserve", "ray", "bentoml")  # the engines a user would pick instead, when the run has them
+PEERS = ("litserve", "ray")  # the engines a user would pick instead, when the run has them
+
+
+def cpu_outside_model_ms(summary: dict, concurrency: int) -> float | None:
+    """Server CPU per request at ``concurrency`` less the in-process CPU per image of decode and ``defend``
+    (batch 64: the model's cheapest, so the figure is an upper bound on what the server adds)."""
+    ours, inprocess = point(summary, "ours", concurrency), summary["inprocess"]
+    if not ours or "cpu_ms_per_image" not in inprocess["defend_batch64"]:
+        return None
+    model = inprocess["defend_batch64"]["cpu_ms_per_image"] + inprocess["decode"]["cpu_ms_per_image"]
+    return ours["server_cpu_ms_per_request"] - model
 
 
 def best_peer(summary: dict, concurrency: int) -> tuple[str, dict] | None:
@@ -110,6 +120,12 @@ def targets(summary: dict) -> list[Target]:
             "≤ 0.75 ms",
             _fmt(overhead, unit=" ms"),
             overhead <= 0.75 if overhead is not None else None,
+        ),
+        Target(
+            f"server CPU per request outside the model at c={COMPARE_AT} (less in-process decode + defend CPU)",
+            "≤ 0.5 core-ms",
+            _fmt(outside := cpu_outside_model_ms(summary, COMPARE_AT), unit=" core-ms"),
+            outside <= 0.5 if outside is not None else None,
         ),
         Target(
             f"throughput at c={COMPARE_AT} / in-process defend throughput (batch 64, {ceiling:.0f} images/s)",

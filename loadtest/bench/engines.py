@@ -59,10 +59,11 @@ def parse_variant(text: str) -> tuple[str, dict[str, str]]:
 
 
 def engines(
-    max_batch_size: int, litserve_batch_timeout_ms: float, variants: dict[str, dict[str, str]] | None = None
+    max_batch_size: int, peer_batch_timeout_ms: float, variants: dict[str, dict[str, str]] | None = None
 ) -> dict[str, Engine]:
-    """(a) the service batching, (b) the service at batch 1, (c) naive FastAPI, (d) LitServe batching, (e) the
-    floor: a bare ASGI app answering a fixed body, (f) the same app with the decode and the model call; then
+    """(a) the service batching, (b) the service at batch 1, (c) naive FastAPI, (d) LitServe and Ray Serve, each
+    batching its own way, (e) the floor: a bare ASGI app answering a fixed body, (f) the same app
+    with the decode and the model call; then
     ``ours-<name>`` for each variant: the service, batching, with other ``PURIFIER_*`` settings."""
     batch = str(max_batch_size)
     extra = [
@@ -95,12 +96,21 @@ def engines(
             ),
             Engine(
                 "litserve",
-                f"LitServe, batching (max_batch_size={batch}, batch_timeout={litserve_batch_timeout_ms:g} ms)",
+                f"LitServe, batching (max_batch_size={batch}, batch_timeout={peer_batch_timeout_ms:g} ms)",
                 "loadtest.bench.litserve_app",
                 "/health",
                 {"max_batch_size": batch},
-                ("--batch-timeout-ms", str(litserve_batch_timeout_ms)),
+                ("--batch-timeout-ms", str(peer_batch_timeout_ms)),
                 _json_base64,
+                is_service=False,
+            ),
+            Engine(
+                "ray",
+                f"Ray Serve, @serve.batch (max_batch_size={batch}, batch_wait_timeout={peer_batch_timeout_ms:g} ms)",
+                "loadtest.bench.ray_app",
+                "/healthz",
+                {"max_batch_size": batch},
+                ("--batch-timeout-ms", str(peer_batch_timeout_ms)),
                 is_service=False,
             ),
             Engine("floor", "bare ASGI, a fixed JSON body", "loadtest.bench.floor_app", "/healthz",

@@ -5,7 +5,8 @@ amortized per image at batch 64. ``defend`` is what ``/defended-classify`` runs 
 settings configure it (with ``parallel_defend``, the raw images are classified on a second thread
 while the purifier runs); ``defend_serial`` is the same on one thread (the purifier, then the
 classifier on the raw and the purified images together, plus the distances), ``defend_forwards`` its
-forward passes alone, and ``decode`` the PNG decoding of one request.
+forward passes alone, and ``decode`` the PNG decoding of one request. Each case also gets its CPU time per
+image (every thread of this process), what the model costs a server besides its wall time.
 """
 
 import time
@@ -19,19 +20,21 @@ from loadtest.stats import summarize
 from service.inference import InferenceModel
 
 
-def _times_ms(run: Callable[[], object], repeats: int) -> list[float]:
-    times = []
+def _times_ms(run: Callable[[], object], repeats: int) -> tuple[list[float], float]:
+    """Wall time of each call, and the process's CPU time over all of them (every thread), in ms."""
+    times, cpu = [], time.process_time()
     for _ in range(repeats):
         started = time.perf_counter()
         run()
         times.append((time.perf_counter() - started) * 1000)
-    return times
+    return times, (time.process_time() - cpu) * 1000
 
 
-def _per_batch(times_ms: list[float], batch_size: int) -> dict[str, float]:
-    """Latency percentiles of the call, and its median per image (the amortized figure)."""
+def _per_batch(times_ms: list[float], cpu_ms: float, batch_size: int) -> dict[str, float]:
+    """Latency percentiles of the call, its median per image (the amortized figure) and its CPU per image."""
     stats = summarize(times_ms)
-    return {**stats, "batch_size": batch_size, "per_image_ms": stats["p50_ms"] / batch_size}
+    return {**stats, "batch_size": batch_size, "per_image_ms": stats["p50_ms"] / batch_size,
+            "cpu_ms_per_image": cpu_ms / (len(times_ms) * batch_size)}
 
 
 def measure(
@@ -71,7 +74,10 @@ def measure(
     for run, _, _ in cases.values():
         _times_ms(run, 10)
     times: dict[str, list[float]] = {name: [] for name in cases}
+    cpu = dict.fromkeys(cases, 0.0)
     for _ in range(rounds):
         for name, (run, _, count) in cases.items():
-            times[name] += _times_ms(run, max(count // rounds, 1))
-    return {name: _per_batch(times[name], size) for name, (_, size, _) in cases.items()}
+            wall, spent = _times_ms(run, max(count // rounds, 1))
+            times[name] += wall
+            cpu[name] += spent
+    return {name: _per_batch(times[name], cpu[name], size) for name, (_, size, _) in cases.items()}

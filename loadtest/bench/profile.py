@@ -10,12 +10,19 @@ from pathlib import Path
 # Frames whose inclusive share of a thread's samples explains where a request's time goes.
 FRAMES_OF_INTEREST = {
     "solve_dependencies": "FastAPI dependency resolution (incl. reading and decoding the body)",
+    "read_body": "reading the body",
+    "Guard.charge": "the client's budget",
+    "Guard.screen": "the query-attack detector",
+    "Guard.screen_after_answer": "the query-attack detector, after the answer",
+    "Batcher.submit": "queueing and awaiting the batch",
     "run_in_threadpool": "hand-off to the thread pool (image decoding)",
     "decode_image": "PNG decoding",
     "serialize_response": "response validation and JSON",
     "Module._call_impl": "TorchScript forward passes",
     "RequestResponseCycle.send": "writing the response",
     "NativeTelemetry.enabled": "FastAPI's per-request OpenTelemetry check",
+    "RequestMetricsMiddleware.__call__": "the request-metrics middleware and everything inside it",
+    "_record_request": "recording the request's metrics",
 }
 RATE_HZ = 250
 _LOCATION = re.compile(r" \((?:.*?site-packages/|.*?/)?([^()]*?)(?::\d+)?\)$")

@@ -36,7 +36,7 @@ def command(summary: dict) -> str:
         f"--warmup {config['warmup_s']:g}",
         f"--rounds {config['rounds']}",
         f"--max-batch-size {config['max_batch_size']}",
-        f"--litserve-batch-timeout-ms {config['litserve_batch_timeout_ms']:g}",
+        f"--peer-batch-timeout-ms {config['peer_batch_timeout_ms']:g}",
     ]
     variants = [
         f"--variant {name}:" + ",".join(f"{k}={v}" for k, v in settings.items())

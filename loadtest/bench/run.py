@@ -31,13 +31,13 @@ logger = logging.getLogger(__name__)
 class BenchConfig:
     results: Path
     dataset: str = "mnist"
-    engines: tuple[str, ...] = ("ours", "ours-batch1", "naive", "litserve", "floor", "floor-model")
+    engines: tuple[str, ...] = ("ours", "ours-batch1", "naive", "litserve", "ray", "floor", "floor-model")
     concurrency: tuple[int, ...] = (1, 8, 32, 64)
     duration_s: float = 10.0
     rounds: int = 1
     warmup_s: float = 2.0
     max_batch_size: int = 32
-    litserve_batch_timeout_ms: float = 1.0
+    peer_batch_timeout_ms: float = 1.0
     inprocess_repeats: int = 300
     profile: bool = False
     variants: dict[str, dict[str, str]] = field(default_factory=dict)
@@ -140,7 +140,7 @@ def bench_engine(engine: Engine, config: BenchConfig, samples: list[Sample], rnd
 
 def bench_engines(config: BenchConfig, samples: list[Sample]) -> dict:
     """Every engine, round after round (a, b, c, d, a, b, ...), so slow drifts in the machine's load hit all."""
-    available = engines(config.max_batch_size, config.litserve_batch_timeout_ms, config.variants)
+    available = engines(config.max_batch_size, config.peer_batch_timeout_ms, config.variants)
     rounds = [
         {key: bench_engine(available[key], config, samples, rnd) for key in config.engines}
         for rnd in range(config.rounds)

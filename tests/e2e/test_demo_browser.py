@@ -50,7 +50,7 @@ def test_attack_and_purify_in_the_browser(real_server: str, browser: Browser) ->
     _choose_dataset(page, "mnist")
     page.click(f'#samples .sample[data-index="{SAMPLE}"]')
     expect(page.locator("#input-name")).to_have_text(f"sample {SAMPLE} (true label: {TRUE_LABEL})")
-    page.select_option("#pipeline", "autoencoder")  # the paper's kind of defence: a purifier before the classifier
+    page.select_option("#pipeline", "autoencoder-pgd")  # the paper's purifier before the classifier
     page.select_option("#attack", "fgsm")
     page.fill("#eps", EPS)
     expect(page.locator("#eps-value")).to_have_text("0.20 (51/255)")

@@ -43,7 +43,7 @@ def test_the_raw_client_frames_answers_and_counts_only_the_window(tiny_artifacts
     assert set(load.cpu) == {"client_cores", "server_cores", "machine_busy_cores", "other_cores"}
 
 
-@pytest.mark.timeout(300)
+@pytest.mark.timeout(480)
 def test_a_short_bench_of_every_engine_kind_writes_json_plots_and_the_same_report(
     tiny_artifacts: Path, tmp_path: Path
 ) -> None:
@@ -57,6 +57,7 @@ def test_a_short_bench_of_every_engine_kind_writes_json_plots_and_the_same_repor
         "ours",
         "naive",
         "litserve",
+        "ray",
         "floor",
         "floor-model",
         "--concurrency",
@@ -73,13 +74,13 @@ def test_a_short_bench_of_every_engine_kind_writes_json_plots_and_the_same_repor
         "--variant",
         "pooldecode:inline_decode_max_pixels=0",
     ]
-    done = subprocess.run(command, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=280, check=False)
+    done = subprocess.run(command, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=460, check=False)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     summary = json.loads((results / "bench.json").read_text())
-    assert list(summary["engines"]) == ["ours", "naive", "litserve", "floor", "floor-model", "ours-pooldecode"]
+    assert list(summary["engines"]) == ["ours", "naive", "litserve", "ray", "floor", "floor-model", "ours-pooldecode"]
     # the floor with the model answers what every engine answers: it runs the same pipeline
-    accuracy = {key: engine["answers"][0]["accuracy"] for key, engine in summary["engines"].items()}
-    assert accuracy["floor-model"] == accuracy["ours"] == accuracy["naive"] == accuracy["litserve"]
+    accuracy = {key: engine["answers"][0]["accuracy"] for key, engine in summary["engines"].items() if key != "floor"}
+    assert len(set(accuracy.values())) == 1, accuracy  # the static floor answers a fixed label
     for key, engine in summary["engines"].items():
         assert engine["answers"][0]["samples"] == 32, key
         assert [p["concurrency"] for p in engine["points"]] == [1, 4]
@@ -89,6 +90,7 @@ def test_a_short_bench_of_every_engine_kind_writes_json_plots_and_the_same_repor
     assert summary["engines"]["ours-pooldecode"]["settings"]["inline_decode_max_pixels"] == "0"
     inproc = summary["inprocess"]
     assert inproc["ae_vgg_batch64"]["batch_size"] == 64 and inproc["decode"]["p50_ms"] > 0
+    assert inproc["defend_batch64"]["cpu_ms_per_image"] > 0
     assert "ratios:" in done.stdout and "ours / LitServe throughput at c=32: –" in done.stdout  # no c=32 run
     for figure in ("perf-throughput.png", "perf-latency-cdf.png"):
         assert (results / figure).read_bytes().startswith(PNG_SIGNATURE)

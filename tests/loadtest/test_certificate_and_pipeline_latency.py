@@ -30,7 +30,7 @@ def test_the_certificate_benchmark_times_forward_the_certificate_and_the_radius_
 
 
 def test_pipeline_latency_covers_every_pipeline_over_http(certified_artifacts: Path, tmp_path: Path) -> None:
-    names = ["certified", "mirror", "autoencoder"]
+    names = ["certified", "mirror", "autoencoder+mirror"]
     with serve(tmp_path / "service.log", artifacts_dir=str(certified_artifacts), datasets='["mnist"]') as server:
         measured = pipelines.measure(server.url, "mnist", names, requests=20, warmup=2,
                                      samples=pipelines.load_samples("mnist", certified_artifacts))

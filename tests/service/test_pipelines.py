@@ -1,4 +1,5 @@
-"""Pipelines named by the manifest: each is served, ?pipeline= selects it, the manifest's default answers."""
+"""Pipelines named by the manifest: each is served and listed, ?pipeline= selects it, the manifest's default
+answers; ?purifier= puts any served purifier before the manifest's classifier without listing that pair."""
 
 import json
 import shutil
@@ -45,8 +46,9 @@ def test_pipeline_selects_the_named_models(pipeline_client: TestClient) -> None:
     body = _defend(pipeline_client, 2, pipeline="mirror").json()
     assert (body["pipeline"], body["label"], body["reconstruction_mse"]) == ("mirror", 7, None)
     assert body["suspected_adversarial"]  # the labels disagree
-    paper = _defend(pipeline_client, 2, pipeline="autoencoder").json()
+    paper = _defend(pipeline_client, 2, purifier="autoencoder").json()
     assert (paper["label"], paper["undefended"]["label"], paper["suspected_adversarial"]) == (2, 2, False)
+    assert paper["pipeline"] == "autoencoder" and paper["reconstruction_mse"] is not None
 
 
 def test_purifier_keeps_selecting_that_purifier_before_the_manifests_classifier(pipeline_client: TestClient) -> None:
@@ -54,14 +56,19 @@ def test_purifier_keeps_selecting_that_purifier_before_the_manifests_classifier(
     assert (body["pipeline"], body["label"]) == ("autoencoder-fgsm", 4)
     both = _defend(pipeline_client, 4, purifier="autoencoder", pipeline="mirror")
     assert both.status_code == 422 and both.json()["error"] == "invalid_parameters"
+    unlisted = _defend(pipeline_client, 4, pipeline="autoencoder-fgsm")  # a composition, not a named pipeline
+    assert unlisted.status_code == 422 and unlisted.json()["error"] == "unknown_pipeline"
+    unknown = _defend(pipeline_client, 4, purifier="no-such-purifier")
+    assert unknown.status_code == 422 and unknown.json()["error"] == "unknown_purifier"
 
 
 @pytest.mark.parametrize("name", ["no-such-pipeline", "../classifier.pt"])
 def test_an_unknown_pipeline_gets_422_listing_the_served_ones(pipeline_client: TestClient, name: str) -> None:
     response = _defend(pipeline_client, 1, pipeline=name)
     assert response.status_code == 422 and response.json()["error"] == "unknown_pipeline"
-    for served in (*PIPELINES, "autoencoder", "autoencoder-fgsm", "autoencoder-pgd"):
+    for served in PIPELINES:
         assert served in response.json()["detail"]
+    assert "autoencoder-fgsm" not in response.json()["detail"]  # a purifier's composition is not listed
 
 
 def test_models_lists_every_pipeline_with_its_numbers(pipeline_client: TestClient) -> None:
@@ -72,7 +79,8 @@ def test_models_lists_every_pipeline_with_its_numbers(pipeline_client: TestClien
         "purifier": None, "classifier": "mirror", "description": "the mirror classifier alone", "method": "none",
         "certificate": None, "metrics": {"clean_accuracy": 0.5}}
     assert info["pipelines"]["certified"]["certificate"]["eps"] == CERTIFICATE["eps"]
-    assert info["pipelines"]["autoencoder-pgd"]["classifier"] == "classifier"
+    assert set(info["pipelines"]) == set(PIPELINES)  # the purifiers' compositions are not listed
+    assert info["purifiers"] == ["autoencoder", "autoencoder-fgsm", "autoencoder-pgd"]
     schema = pipeline_client.get("/openapi.json").json()
     parameters = {p["name"]: p for p in schema["paths"]["/defended-classify"]["post"]["parameters"]}
     assert set(parameters["pipeline"]["schema"]["anyOf"][0]["enum"]) == set(info["pipelines"])
@@ -125,8 +133,8 @@ def test_a_certifiable_pipeline_answers_with_its_certificate_and_others_without(
         assert body["certified"] == (body["certified_radius"] >= eps)
         outcomes.add(body["certified"])
     assert outcomes == {True, False}, "the tiny network should certify some inputs and not others"
-    for pipeline in ("mirror", "autoencoder+mirror", "autoencoder"):
-        body = _defend(pipeline_client, 3, pipeline=pipeline).json()
+    for params in ({"pipeline": "mirror"}, {"pipeline": "autoencoder+mirror"}, {"purifier": "autoencoder"}):
+        body = _defend(pipeline_client, 3, **params).json()
         assert "certified" not in body and "certified_radius" not in body
 
 

@@ -81,6 +81,24 @@ def test_export_writes_a_self_describing_manifest(tmp_path):
     assert {"adv", "autoencoder+adv", "autoencoder", "joint"} <= set(served.pipelines)
     assert served.pipeline_models("joint") == ("joint-ae", "adv")
 
+    # retiring pipelines: a classifier none uses any more leaves with its file; purifiers stay for /purify
+    export.main(Namespace(dataset="mnist", root=DATA_ROOT, workdir=tmp_path / "runs", artifacts=tmp_path / "art",
+                          retire=["autoencoder", "autoencoder+adv"]))
+    retired = json.loads((folder / "manifest.json").read_text())
+    assert set(retired["pipelines"]) == {"adv", "joint", "autoencoder-fgsm", "autoencoder-pgd"}
+    assert "autoencoder" in retired["models"] and (folder / "autoencoder.pt").is_file()
+    export.main(Namespace(dataset="mnist", root=DATA_ROOT, workdir=tmp_path / "runs", artifacts=tmp_path / "art",
+                          default_pipeline="joint", retire=["adv"]))
+    assert "adv" in json.loads((folder / "manifest.json").read_text())["models"]  # the joint pipeline uses it
+    export.main(Namespace(dataset="mnist", root=DATA_ROOT, workdir=tmp_path / "runs", artifacts=tmp_path / "art",
+                          default_pipeline="autoencoder-pgd", retire=["joint"]))
+    final = json.loads((folder / "manifest.json").read_text())
+    assert "adv" not in final["models"] and not (folder / "adv.pt").exists() and "adv.pt" not in final["files"]
+    assert "autoencoder" in read_manifest(folder).compositions  # ?purifier=autoencoder still composes it
+    with pytest.raises(ValueError, match="it is the default pipeline"):
+        export.main(Namespace(dataset="mnist", root=DATA_ROOT, workdir=tmp_path / "runs",
+                              artifacts=tmp_path / "art", retire=["autoencoder-pgd"]))
+
 
 @pytest.mark.parametrize("dataset", ["mnist", "fashion-mnist"])
 def test_every_committed_pipeline_names_model_files_whose_sha256_match(dataset):

@@ -279,7 +279,8 @@ def record_pipelines(results: Results, defenses: dict[str, Defense], args: Confi
             continue
         threat, n = Threat("autoattack", eps).for_defense(defenses[defense]), cells.autoattack_n(defense, eps)
         autoattack = None if n is None else cells.get(defense, "autoattack", eps, n, k=threat.k)
-        worst, attacks = cells.worst_case(defense, eps, n) if n else (None, 0)
+        worst_n = cells.worst_case_n(defense, eps)  # without AutoAttack, the rest of the suite's worst case
+        worst, attacks = cells.worst_case(defense, eps, worst_n) if worst_n else (None, 0)
         certificate = results.data["certified"].get(defense)
         pipeline["metrics"] = {
             "clean": {k: v for k, v in results.data["clean"][defense].items() if k != "fingerprint"},
@@ -299,6 +300,6 @@ def record_pipelines(results: Results, defenses: dict[str, Defense], args: Confi
             "defense": defense, "purifier": models.get(pipeline["purifier"]), "classifier": models[pipeline["classifier"]],
             "training": training, "train_seconds": manifest.get("training_wall_time_s", {}).get(step),
             "default": name == manifest.get("default_pipeline"), **pipeline["metrics"]})
-    for name, row in results.data.get("pipelines", {}).items():  # a pipeline dropped from the manifest stays measured
-        row["served"] = name in manifest.get("pipelines", {})
+    for name, row in list(results.data["pipelines"].items()):  # a pipeline dropped from the manifest stays measured
+        results.put("pipelines", name, {**row, "served": name in manifest.get("pipelines", {})})
     path.write_text(json.dumps(manifest, indent=2) + "\n")
