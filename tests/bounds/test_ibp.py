@@ -9,16 +9,18 @@ from torch import nn
 
 from advattacks import PGD
 from bounds import Bounded, box, certified_margin
-from bounds.ibp import ConvBlock, Flatten, LinearBlock
+from bounds.ibp import ConvBlock, Flatten, LinearBlock, Resample
 
 TOL = 1e-5  # float32 rounding of the bound arithmetic
 
 
-def small_net(seed: int = 0) -> Bounded:
-    """A random conv-BN-ReLU network with trained-looking BN statistics, in eval mode."""
+def small_net(seed: int = 0, side: int = 32) -> Bounded:
+    """A random conv-BN-ReLU network with trained-looking BN statistics, in eval mode; below 32, ``side`` puts a
+    bilinear resampling of the 32x32 input first."""
     torch.manual_seed(seed)
-    net = Bounded([ConvBlock(1, 4), ConvBlock(4, 8, stride=2), Flatten(), LinearBlock(8 * 16 * 16, 32)],
-                  nn.Linear(32, 10))
+    resample = [Resample(side)] if side != 32 else []
+    blocks = [*resample, ConvBlock(1, 4), ConvBlock(4, 8, stride=2), Flatten(), LinearBlock(8 * (side // 2) ** 2, 32)]
+    net = Bounded(blocks, nn.Linear(32, 10))
     net.train()
     with torch.no_grad():
         for _ in range(3):
@@ -31,9 +33,10 @@ def true_margins(net: nn.Module, x: torch.Tensor, labels: torch.Tensor) -> torch
     return out.gather(1, labels[:, None]) - out
 
 
+@pytest.mark.parametrize("side", [32, 28])
 @pytest.mark.parametrize("eps", [0.001, 0.01, 0.1])
-def test_bounds_hold_at_random_points_and_corners_of_the_box(eps: float) -> None:
-    net, x = small_net(), torch.rand(16, 1, 32, 32)
+def test_bounds_hold_at_random_points_and_corners_of_the_box(eps: float, side: int) -> None:
+    net, x = small_net(side=side), torch.rand(16, 1, 32, 32)
     labels = net(x).argmax(1)
     with torch.no_grad():
         _, lower = net.bounds(x, torch.full((16,), eps), labels)
@@ -44,6 +47,17 @@ def test_bounds_hold_at_random_points_and_corners_of_the_box(eps: float) -> None
             else:
                 point = lo + (hi - lo) * torch.rand_like(x)
             assert (true_margins(net, point, labels) >= lower - TOL).all()
+
+
+def test_resampling_is_a_convex_combination_so_it_never_widens_a_box() -> None:
+    x = torch.rand(8, 1, 32, 32)
+    out = Resample(28)(x)
+    assert out.shape == (8, 1, 28, 28)
+    assert (out >= x.amin((1, 2, 3), keepdim=True) - TOL).all() and (out <= x.amax((1, 2, 3), keepdim=True) + TOL).all()
+    mid, rad = box(x, torch.full((8,), 0.1))
+    _, out_mid, out_rad, _, _ = Resample(28).interval(x, mid, rad)
+    assert torch.allclose(out_rad, Resample(28)(rad)) and (out_rad <= 0.1 + TOL).all()
+    assert torch.allclose(out_mid, Resample(28)(mid))
 
 
 def test_bounds_hold_at_adversarial_examples_and_tighten_with_eps() -> None:
