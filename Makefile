@@ -67,7 +67,8 @@ loadtest: $(VENV)/.test
 ## at concurrency 1-64, two interleaved rounds (~18 min; run it on a quiet machine); rewrites docs/performance.md
 bench: $(VENV)/.test
 	$(PY) -m loadtest.bench --rounds 2 --profile --variant pool-decode:inline_decode_max_pixels=0 \
-		--variant serial-defend:parallel_defend=false --variant workers2:workers=2 --write-docs $(BENCH_ARGS)
+		--variant serial-defend:parallel_defend=false --variant workers2:workers=2 --variant otel:opentelemetry=true \
+		--write-docs $(BENCH_ARGS)
 
 ## evaluate: re-measure the bundled artifacts and rewrite docs/results.md
 evaluate: data

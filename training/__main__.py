@@ -22,6 +22,7 @@ COMMANDS = {
     "train-adversarial": ("training.robustness.train_adversarial",
                           "train a VGG-16 adversarially (FGSM-RS, PGD, TRADES) or on purified inputs (fine-tuning)"),
     "train-certified": ("training.train_certified", "train a certifiable CNN7 with interval bound propagation (IBP)"),
+    "certified-runs": ("training.certified_runs", "certified training's per-epoch history, run by run, into docs/"),
     "robustness": ("training.robustness.study", "adaptive (EOT, BPDA), transfer and black-box attacks; docs/robustness.md"),
     "export": ("training.export", "freeze to TorchScript under artifacts/<dataset>/ and write manifest.json"),
     "evaluate": ("training.evaluate", "measure the artifacts: the paper's table, sweeps, latency; write docs"),

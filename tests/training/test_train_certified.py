@@ -2,6 +2,7 @@
 checkpoints every epoch, resumes, and exports a model that carries its own bounds."""
 
 import dataclasses
+import json
 import math
 
 import pytest
@@ -73,3 +74,24 @@ def test_a_run_trains_through_the_ramp_checkpoints_each_epoch_and_resumes(tmp_pa
     assert ckpt["best_epoch"] >= 3  # ranked only once the ramp is over
     assert ckpt["train_config"]["precision"] == precision and ckpt["train_config"]["train_eps"] == 0.4
     assert isinstance(model, CNN7) and set(ckpt["val_metrics"]) == {"accuracy", "certified_accuracy", "eps"}
+
+
+def test_a_run_at_a_smaller_working_input_resamples_first_and_its_history_is_kept_side_by_side(tmp_path) -> None:
+    from bounds.ibp import Resample
+    from training import certified_runs
+    from training.robustness.report import certified_runs as runs_table
+
+    config = train_certified.Config(dataset="mnist", root=DATA_ROOT, workdir=tmp_path, width=4, linear=16, side=28,
+                                    epochs=2, clean_epochs=1, ramp_epochs=1, limit=256, val_n=32, dry_run=True,
+                                    precision="fp32", out="cert28.ckpt")
+    train_certified.run(config)
+    model, ckpt = load_checkpoint(tmp_path / "mnist" / "cert28.ckpt")
+    assert isinstance(model.blocks[0], Resample) and ckpt["config"]["side"] == 28
+    assert model(torch.rand(2, 1, 32, 32)).shape == (2, 10)  # the service's 32x32 input
+    out = certified_runs.run(certified_runs.Config(dataset="mnist", workdir=tmp_path, docs=tmp_path / "docs",
+                                                   checkpoints=("cert28.ckpt",)))
+    runs = json.loads(out.read_text())
+    assert runs["cert28"]["recipe"]["side"] == 28 and runs["cert28"]["complete"]
+    assert runs["cert28"]["history"] == ckpt["history"] and runs["cert28"]["epochs_run"] == 2
+    row = runs_table(runs).splitlines()[2]
+    assert row.startswith("| `cert28` | fp32 | 28×28 | 2 of 2 |"), row

@@ -9,12 +9,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ..markdown import place, table_lines
+from ..markdown import place, table, table_lines
 from . import figures
 from .candidates import candidates, detector
 from .pipelines_report import autoattack_table, study_commands, training_table
 from .recipes_report import recipe_tables
-from .results import PENDING, Cells, fmt
+from .results import PENDING, Cells, fmt, minutes
 
 PAGE = "robustness.md"
 # (column title, defense, attack for FGSM rows, attack for PGD rows); None = this column's clean row only
@@ -103,9 +103,10 @@ def convergence_worst(cells: Cells) -> list[str]:
     return table_lines([f"defense (eps={e}, n={m})", "attacks", "accuracy"], [[d, str(k), fmt(w)] for d, w, k in worst])
 
 
-def blocks(results: list[dict]) -> dict[str, str]:
-    """{block name: markdown} of every table of the page, per dataset."""
-    out = {}
+def blocks(results: list[dict], runs: dict[str, dict] | None = None) -> dict[str, str]:
+    """{block name: markdown} of every table of the page, per dataset; ``runs``: the certified-training runs
+    of each dataset (``load``)."""
+    out = {f"certified-runs-{dataset}": certified_runs(by_name) for dataset, by_name in (runs or {}).items()}
     for r in results:
         cells = Cells(r)
         tables = {
@@ -121,9 +122,18 @@ def blocks(results: list[dict]) -> dict[str, str]:
     return out
 
 
-def render(results: list[dict], page: str) -> str:
+def render(results: list[dict], page: str, runs: dict[str, dict] | None = None) -> str:
     """``page`` with every table re-rendered (one the page lacks is appended)."""
-    return place(page, blocks(results))
+    return place(page, blocks(results, runs))
+
+
+def load(docs: Path) -> tuple[list[dict], dict[str, dict]]:
+    """Each dataset's results (``robustness/<dataset>.json``) and certified-training runs
+    (``robustness/certified-runs/<dataset>.json``)."""
+    folder = Path(docs) / "robustness"
+    results = [json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))]
+    runs = {p.stem: json.loads(p.read_text()) for p in sorted((folder / "certified-runs").glob("*.json"))}
+    return results, runs
 
 
 def stale(result: dict) -> list[str]:
@@ -174,10 +184,30 @@ def cost(result: dict) -> list[str]:
     return table_lines(["defense", "attack or model", "eps", "n", "steps", "k", "wall seconds"], rows)
 
 
+CHECKPOINT_EPOCHS = (9, 12)  # where the certified runs are compared epoch for epoch, mid-ramp and after it
+
+
+def certified_runs(runs: dict) -> str:
+    """Certified-training runs side by side (``python -m training certified-runs``): recipe, progress, and the
+    validation IBP-certified accuracy at the same epochs, then at the best epoch with its clean accuracy."""
+    rows = []
+    for name, r in runs.items():
+        history, recipe = r["history"], r["recipe"]
+        best = max(range(len(history)), key=lambda i: history[i]["certified"])
+        at = [f"{100 * history[e - 1]['certified']:.1f}%" if len(history) >= e else "–" for e in CHECKPOINT_EPOCHS]
+        rows.append([f"`{name}`", recipe["precision"], f"{recipe['side']}×{recipe['side']}",
+                     f"{r['epochs_run']} of {recipe['epochs']}" + ("" if r["complete"] else " (stopped)"),
+                     minutes(r["train_seconds"]), *at, f"{100 * history[best]['certified']:.1f}% (epoch {best + 1})",
+                     f"{100 * history[best]['clean']:.1f}%"])
+    return table(["run", "precision", "working input", "epochs", "training", *(f"certified, epoch {e}"
+                                                                                for e in CHECKPOINT_EPOCHS),
+                  "best certified", "clean there"], rows)
+
+
 def write(docs: Path) -> None:
     """The figures, and the tables of docs/robustness.md."""
-    results = [json.loads(p.read_text()) for p in sorted((Path(docs) / "robustness").glob("*.json"))]
+    results, runs = load(docs)
     for r in results:
         figures.accuracy_vs_eps(r, Path(docs) / "figures" / f"robustness-{r['dataset']}.png")
     page = Path(docs) / PAGE
-    page.write_text(render(results, page.read_text() if page.is_file() else ""))
+    page.write_text(render(results, page.read_text() if page.is_file() else "", runs))
