@@ -11,6 +11,7 @@ import torchattacks
 from torch import nn
 
 from advattacks import APGD, EOTPGD
+from service.artifacts import read_manifest
 from training import data
 from training.jit import load
 
@@ -31,10 +32,12 @@ def _manifest(dataset: str) -> dict:
 
 
 def _models(dataset: str, pipeline: str) -> tuple[nn.Module | None, nn.Module]:
-    """The purifier (None if the pipeline has none) and the classifier a served pipeline names."""
-    entry = _manifest(dataset)["pipelines"][pipeline]
-    purifier = load(ARTIFACTS / dataset / entry["purifier"]) if entry["purifier"] else None
-    return purifier, load(ARTIFACTS / dataset / entry["classifier"])
+    """The purifier (None if the pipeline has none) and the classifier of a served pipeline, or of a purifier
+    before the manifest's classifier (what ``?purifier=`` serves), as the service resolves them."""
+    manifest = read_manifest(ARTIFACTS / dataset)
+    purifier, classifier = (None if name is None else load(ARTIFACTS / dataset / manifest.models[name].file)
+                            for name in manifest.pipeline_models(pipeline))
+    return purifier, classifier
 
 
 @pytest.mark.parametrize(("dataset", "pipeline"), sorted(FLOORS))
@@ -70,8 +73,8 @@ def test_apgds_adaptive_step_finds_what_fixed_step_pgd_misses_on_a_pgd_trained_c
     assert accuracy["apgd"] <= accuracy["pgd"] - 0.01
 
 
-# pipelines with the default purifier in front, each at its dataset's eps (the last with a classifier trained through
-# it): what an adaptive attack does to the purifier's output
+# the default purifier in front (before the manifest's classifier, then, last, before a classifier trained through
+# it), each at its dataset's eps: what an adaptive attack does to the purifier's output
 DEFAULT_PURIFIED = [("mnist", "autoencoder", 0.3), ("fashion-mnist", "autoencoder", 0.1),
                     ("fashion-mnist", "adv-through-purifier", 0.1)]
 
