@@ -122,7 +122,8 @@ class Manifest(BaseModel):
         for name in self.names("purifier"):
             if self.pipeline_for_purifier(name) is None:
                 if name in self.pipelines:
-                    raise ValueError(f"pipeline {name!r} is also a purifier's name but does not put it before the classifier")
+                    raise ValueError(
+                        f"pipeline {name!r} is also a purifier's name but does not put it before the classifier")
                 self._compositions[name] = PipelineEntry(purifier=self.models[name].file, classifier=standard)
         self.default_pipeline = self.default_pipeline or self.pipeline_for_purifier(self.default_purifier)
         if self.default_pipeline not in self.pipelines:

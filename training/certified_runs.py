@@ -14,6 +14,7 @@ from pathlib import Path
 
 import torch
 
+from .models import CNN7Config
 from .runs import read_timings
 from .steps import Common, from_args
 
@@ -33,11 +34,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def summary(path: Path) -> dict:
-    """A checkpoint's recipe (``side`` 32 before it was a choice), progress, wall time and history."""
+    """A checkpoint's recipe (``side`` the input's before it was a choice), progress, wall time and history."""
     ckpt = torch.load(path, map_location="cpu", weights_only=False)
     recipe = ckpt["train_config"]
     seconds = ckpt.get("train_seconds") or read_timings(path.parent).get(f"train-{path.stem}")  # finished: timed
-    return {"recipe": {key: recipe.get(key, 32 if key == "side" else None) for key in RECIPE},
+    return {"recipe": {key: recipe.get(key, CNN7Config.side if key == "side" else None) for key in RECIPE},
             "complete": bool(ckpt.get("complete")), "epochs_run": len(ckpt["history"]),
             "train_seconds": seconds, "history": ckpt["history"]}
 

@@ -58,7 +58,8 @@ def rows(manifest: dict, latency: dict) -> list[list[str]]:
         oblivious = manifest["metrics"]["table"][OBLIVIOUS].get(purifier) if purifier else None
         p95 = latency.get(name, {}).get("p95_ms")
         out.append([f"`{name}`" + (" (default)" if name == default else ""), pipeline.get("method", "–"),
-                    _pct(clean), _pct(metrics.get("autoattack"), n=True), _pct(metrics.get("worst_case"), n=not metrics.get("autoattack")),
+                    _pct(clean), _pct(metrics.get("autoattack"), n=True),
+                    _pct(metrics.get("worst_case"), n=not metrics.get("autoattack")),
                     _pct(metrics.get("certified")), _pct(oblivious), f"{p95:.1f}" if p95 else "–"])
     return out
 

@@ -45,7 +45,7 @@ class Config(Training):
     eps: float | None = None  # training eps; None: TRAIN_EPS of the dataset
     width: int = 16  # CNN7 channels of the first block (Shi et al.: 64)
     linear: int = 512  # CNN7 hidden units
-    side: int = 32  # CNN7's working resolution: below 32 it resamples its 32x32 input first
+    side: int = CNN7Config.side  # CNN7's working resolution: below the input's it resamples its input first
     epochs: int = 24
     clean_epochs: int = 1
     ramp_epochs: int = 10
@@ -75,7 +75,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--width", type=int, default=Config.width, help="CNN7 channels of the first block")
     p.add_argument("--linear", type=int, default=Config.linear, help="CNN7 hidden units")
     p.add_argument("--side", type=int, default=Config.side,
-                   help="working resolution: the network resamples its 32x32 input to side x side first")
+                   help="working resolution: below the input's side, the network resamples its input to it first")
     p.add_argument("--epochs", type=int, default=Config.epochs)
     p.add_argument("--clean-epochs", type=int, default=Config.clean_epochs, help="epochs before the eps ramp")
     p.add_argument("--ramp-epochs", type=int, default=Config.ramp_epochs, help="epochs over which eps ramps up")

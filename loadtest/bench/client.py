@@ -2,8 +2,9 @@
 
 Each of ``concurrency`` workers owns one connection and sends the next request as soon as the last
 answer is read, so at most ``concurrency`` requests are in flight. The requests are pre-built bytes,
-and answers are read by Content-Length or as chunks (Ray Serve's proxy streams): on the 2-core machine the client must cost far less CPU than
-the servers it measures (httpx spends several times more per request), and it reports what it used.
+and answers are read by Content-Length or as chunks (Ray Serve's proxy streams): on the 2-core machine
+the client must cost far less CPU than the servers it measures (httpx spends several times more per request),
+and it reports what it used.
 """
 
 import asyncio

@@ -70,9 +70,8 @@ class Cells:
 
     def worst_case_n(self, defense: str, eps: float) -> int | None:
         """The test images the worst case counts: AutoAttack's, else the most any attack of the suite ran on."""
-        return self.autoattack_n(defense, eps) or max(
-            (c["n"] for c in self.all if c["defense"] == defense and abs(c["eps"] - eps) < 1e-9
-             and c["attack"] in WORST_CASE_ATTACKS), default=None)
+        return self.autoattack_n(defense, eps) or max((c["n"] for c in self._worst_case_runs(defense, eps, 0)),
+                                                      default=None)
 
     def _worst_case_runs(self, defense: str, eps: float, n: int) -> list[dict]:
         """The cells of the worst case's attacks run on ``defense`` at ``eps`` on at least ``n`` images."""

@@ -300,6 +300,7 @@ def record_pipelines(results: Results, defenses: dict[str, Defense], args: Confi
             "defense": defense, "purifier": models.get(pipeline["purifier"]), "classifier": models[pipeline["classifier"]],
             "training": training, "train_seconds": manifest.get("training_wall_time_s", {}).get(step),
             "default": name == manifest.get("default_pipeline"), **pipeline["metrics"]})
-    for name, row in list(results.data["pipelines"].items()):  # a pipeline dropped from the manifest stays measured
-        results.put("pipelines", name, {**row, "served": name in manifest.get("pipelines", {})})
+    for name, row in results.data["pipelines"].items():  # a pipeline dropped from the manifest stays measured
+        row["served"] = name in manifest.get("pipelines", {})
+    results.save()
     path.write_text(json.dumps(manifest, indent=2) + "\n")
