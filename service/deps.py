@@ -1,7 +1,14 @@
 """Typed dependency aliases: the runtime, the served dataset, the endpoint a request names, the client (its API
-key), and the images, admitted by the client's budget and the query-attack detector."""
+key), and the images, admitted by the client's budget and the query-attack detector.
+
+The model routes take one flat dependency each (``ClassifyCall``, ``PurifyCall``, ``DefendCall``) that declares
+every query and header parameter itself and resolves the rest with plain calls: FastAPI solves each dependency,
+and re-validates its parameters, on every request, even where the result is cached. The checks keep their
+order: the API key, the dataset, the model or pipeline, then the body and the client's budget.
+"""
 
 import hmac
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -22,7 +29,12 @@ def runtime_of(request: Request) -> Runtime:
     return request.app.state.runtime
 
 
-async def get_served(request: Request, dataset: Annotated[Dataset | None, Query()] = None) -> Served:
+DatasetQuery = Annotated[Dataset | None, Query()]
+NameParam = Annotated[str | None, NameQuery]
+KeyHeader = Annotated[str | None, Header()]
+
+
+def served_for(request: Request, dataset: Dataset | None) -> Served:
     runtime = runtime_of(request)
     name = dataset or runtime.settings.default_dataset
     if not runtime.served:
@@ -30,6 +42,10 @@ async def get_served(request: Request, dataset: Annotated[Dataset | None, Query(
     if name not in runtime.served:
         raise UnknownDataset(f"dataset {name!r} is not served; choose one of {sorted(runtime.served)}")
     return runtime.served[name]
+
+
+async def get_served(request: Request, dataset: DatasetQuery = None) -> Served:
+    return served_for(request, dataset)
 
 
 ServedDep = Annotated[Served, Depends(get_served)]
@@ -42,16 +58,12 @@ def _purifier(served: Served, name: str | None) -> str:
     return name
 
 
-async def get_purify(served: ServedDep, purifier: Annotated[str | None, NameQuery] = None) -> Endpoint:
+def purify_endpoint(served: Served, purifier: str | None) -> Endpoint:
     """The requested purifier (``autoencoder-fgsm``, ``autoencoder-pgd``, ...), else the manifest's default."""
     return served.purify[_purifier(served, purifier)]
 
 
-async def get_defend(
-    served: ServedDep,
-    pipeline: Annotated[str | None, NameQuery] = None,
-    purifier: Annotated[str | None, NameQuery] = None,
-) -> Endpoint:
+def defend_endpoint(served: Served, pipeline: str | None, purifier: str | None) -> Endpoint:
     """The requested pipeline, else the one of ``?purifier=`` before the manifest's classifier, else the default."""
     manifest = served.artifacts.manifest
     if pipeline is not None and purifier is not None:
@@ -65,15 +77,7 @@ async def get_defend(
     return served.defend[name]
 
 
-PurifyDep = Annotated[Endpoint, Depends(get_purify)]
-DefendDep = Annotated[Endpoint, Depends(get_defend)]
-
-
-async def get_client(
-    request: Request,
-    x_api_key: Annotated[str | None, Header()] = None,
-    authorization: Annotated[str | None, Header()] = None,
-) -> Client:
+def client_for(request: Request, x_api_key: str | None, authorization: str | None) -> Client:
     """With keys configured, accept ``X-API-Key`` or ``Authorization: Bearer`` (compared in constant time) and
     name the client by its key; without, by its address."""
     settings = runtime_of(request).settings
@@ -87,12 +91,11 @@ async def get_client(
     return Client(f"key:{name}", settings.detail_for(name))
 
 
+async def get_client(request: Request, x_api_key: KeyHeader = None, authorization: KeyHeader = None) -> Client:
+    return client_for(request, x_api_key, authorization)
+
+
 ClientDep = Annotated[Client, Depends(get_client)]
-
-
-async def get_images(request: Request, served: ServedDep) -> Images:
-    """Every input form decoded to [0,1] tensors at the manifest's shape."""
-    return await read_images(request, runtime_of(request).settings, served.artifacts.preprocessing)
 
 
 @dataclass(frozen=True)
@@ -104,16 +107,14 @@ class Queries:
     flagged: bool
 
 
-async def get_queries(
-    request: Request,
-    response: Response,
-    background: BackgroundTasks,
-    client: ClientDep,
-    images: Annotated[Images, Depends(get_images)],
+async def admit(
+    request: Request, response: Response, background: BackgroundTasks, client: Client, served: Served
 ) -> Queries:
-    """The images, once they fit the client's budget. The detector sees them before the model runs, except a
-    single image from a client not yet flagged in ``flag`` mode: it sees that one just after the answer is
-    sent, so it adds no latency (``Guard.screen_later``)."""
+    """The body's images, decoded to [0,1] tensors at the manifest's shape, once they fit the client's budget.
+    The detector sees them before the model runs, except a single image from a client not yet flagged in
+    ``flag`` mode: it sees that one just after the answer is sent, so it adds no latency
+    (``Guard.screen_later``)."""
+    images = await read_images(request, runtime_of(request).settings, served.artifacts.preprocessing)
     guard = runtime_of(request).guard
     guard.charge(client, len(images.tensors))
     if guard.screen_later(client, len(images.tensors)):
@@ -125,5 +126,81 @@ async def get_queries(
     return Queries(images, client, flagged)
 
 
+async def get_queries(
+    request: Request, response: Response, background: BackgroundTasks, client: ClientDep, served: ServedDep
+) -> Queries:
+    return await admit(request, response, background, client, served)
+
+
 QueriesDep = Annotated[Queries, Depends(get_queries)]
 ApiKey = Depends(get_client)
+
+
+@dataclass(frozen=True)
+class Call:
+    """One model request: the endpoint it names and its admitted images."""
+
+    endpoint: Endpoint
+    queries: Queries
+
+
+async def _call(
+    request: Request,
+    response: Response,
+    background: BackgroundTasks,
+    keys: tuple[str | None, str | None],
+    dataset: Dataset | None,
+    pick: Callable[[Served], Endpoint],
+) -> Call:
+    client = client_for(request, *keys)
+    served = served_for(request, dataset)
+    endpoint = pick(served)
+    return Call(endpoint, await admit(request, response, background, client, served))
+
+
+async def classify_call(
+    request: Request,
+    response: Response,
+    background: BackgroundTasks,
+    dataset: DatasetQuery = None,
+    x_api_key: KeyHeader = None,
+    authorization: KeyHeader = None,
+) -> Call:
+    """The dataset's classifier."""
+    return await _call(request, response, background, (x_api_key, authorization), dataset, lambda s: s.classify)
+
+
+async def purify_call(
+    request: Request,
+    response: Response,
+    background: BackgroundTasks,
+    purifier: NameParam = None,
+    dataset: DatasetQuery = None,
+    x_api_key: KeyHeader = None,
+    authorization: KeyHeader = None,
+) -> Call:
+    """``purify_endpoint``."""
+    keys = (x_api_key, authorization)
+    return await _call(request, response, background, keys, dataset, lambda s: purify_endpoint(s, purifier))
+
+
+async def defend_call(
+    request: Request,
+    response: Response,
+    background: BackgroundTasks,
+    pipeline: NameParam = None,
+    purifier: NameParam = None,
+    dataset: DatasetQuery = None,
+    x_api_key: KeyHeader = None,
+    authorization: KeyHeader = None,
+) -> Call:
+    """``defend_endpoint``."""
+    keys = (x_api_key, authorization)
+    return await _call(
+        request, response, background, keys, dataset, lambda s: defend_endpoint(s, pipeline, purifier)
+    )
+
+
+ClassifyCall = Annotated[Call, Depends(classify_call)]
+PurifyCall = Annotated[Call, Depends(purify_call)]
+DefendCall = Annotated[Call, Depends(defend_call)]

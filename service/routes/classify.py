@@ -2,11 +2,11 @@
 
 from fastapi import APIRouter, Request
 
-from service.deps import ApiKey, QueriesDep, ServedDep, runtime_of
+from service.deps import ClassifyCall, runtime_of
 from service.detail import encoder
 from service.schemas import ERROR_RESPONSES, IMAGE_BODY, ClassifyResponse
 
-router = APIRouter(prefix="/classify", tags=["models"], dependencies=[ApiKey])
+router = APIRouter(prefix="/classify", tags=["models"])
 
 
 @router.post(
@@ -17,8 +17,7 @@ router = APIRouter(prefix="/classify", tags=["models"], dependencies=[ApiKey])
     response_model_exclude_unset=True,
     summary="Classify an image (or a JSON batch) without defence",
 )
-async def classify(
-    request: Request, served: ServedDep, queries: QueriesDep
-) -> ClassifyResponse | list[ClassifyResponse]:
-    encode = encoder(served.classify.operation, queries.client.detail, runtime_of(request).settings)
-    return await served.classify.answer(queries.images.tensors, queries.images.is_batch, encode)
+async def classify(request: Request, call: ClassifyCall) -> ClassifyResponse | list[ClassifyResponse]:
+    classify, queries = call.endpoint, call.queries
+    encode = encoder(classify.operation, queries.client.detail, runtime_of(request).settings)
+    return await classify.answer(queries.images.tensors, queries.images.is_batch, encode)

@@ -2,11 +2,11 @@
 
 from fastapi import APIRouter, Request
 
-from service.deps import ApiKey, DefendDep, QueriesDep, runtime_of
+from service.deps import DefendCall, runtime_of
 from service.detail import encoder
 from service.schemas import ERROR_RESPONSES, IMAGE_BODY, DefendedResponse
 
-router = APIRouter(prefix="/defended-classify", tags=["models"], dependencies=[ApiKey])
+router = APIRouter(prefix="/defended-classify", tags=["models"])
 
 
 @router.post(
@@ -17,8 +17,7 @@ router = APIRouter(prefix="/defended-classify", tags=["models"], dependencies=[A
     response_model_exclude_unset=True,
     summary="Run a pipeline (?pipeline=, default: the manifest's) and compare with the undefended prediction",
 )
-async def defended_classify(
-    request: Request, defend: DefendDep, queries: QueriesDep
-) -> DefendedResponse | list[DefendedResponse]:
+async def defended_classify(request: Request, call: DefendCall) -> DefendedResponse | list[DefendedResponse]:
+    defend, queries = call.endpoint, call.queries
     encode = encoder(defend.operation, queries.client.detail, runtime_of(request).settings)
     return await defend.answer(queries.images.tensors, queries.images.is_batch, encode)

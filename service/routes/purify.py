@@ -4,12 +4,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Response
 
-from service.deps import ApiKey, PurifyDep, QueriesDep
+from service.deps import PurifyCall
 from service.guard import FLAG_HEADER
 from service.images import encode_png
 from service.schemas import ERROR_RESPONSES, IMAGE_BODY, PurifyResponse
 
-router = APIRouter(prefix="/purify", tags=["models"], dependencies=[ApiKey])
+router = APIRouter(prefix="/purify", tags=["models"])
 
 
 @router.post(
@@ -20,8 +20,9 @@ router = APIRouter(prefix="/purify", tags=["models"], dependencies=[ApiKey])
     summary="Purify an image with the dataset's default purifier (or ?purifier=, as listed by GET /models)",
 )
 async def purify(
-    purify: PurifyDep, queries: QueriesDep, accept: Annotated[str, Header()] = "image/png"
+    call: PurifyCall, accept: Annotated[str, Header()] = "image/png"
 ) -> Response | PurifyResponse | list[PurifyResponse]:
+    purify, queries = call.endpoint, call.queries
     images = queries.images
     if not images.is_batch and "application/json" not in accept:
         headers = FLAG_HEADER if queries.flagged else None
