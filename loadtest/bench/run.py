@@ -110,21 +110,11 @@ def bench_engine(engine: Engine, config: BenchConfig, samples: list[Sample], rnd
         out["answers"] = check_answers(server, engine, config.dataset, samples)
         requests = [build_request(server.url, engine.path(config.dataset), *engine.body(s.png)) for s in samples]
         for concurrency in config.concurrency:
-            spy = None
-            if config.profile and rnd == 0 and engine.key == "ours" and concurrency == max(config.concurrency):
-                spy = config.results / f"{engine.key}-c{concurrency}.pyspy.txt"
-            spy_s = max(1, round(config.warmup_s + config.duration_s))
-            process = profile.record(server.pid, spy_s, spy) if spy else None
             before = defend_batches(server) if engine.reports_batches else None
             result = out["results"][concurrency] = measure_point(server, requests, concurrency, config)
             if before is not None:
                 after = defend_batches(server)
                 result.batches = (after["sum"] - before["sum"], after["count"] - before["count"])
-            if process is not None:
-                _, stderr = process.communicate()
-                out["profiles"][concurrency] = (
-                    profile.summarize(spy, spy_s) if process.returncode == 0 else {"error": stderr.decode()[-500:]}
-                )
             stats = summarize(result.latencies_ms)
             logger.info(
                 "%s c=%d: %.0f req/s, p50 %.2f ms, p95 %.2f ms, cpu %s",
@@ -135,7 +125,25 @@ def bench_engine(engine: Engine, config: BenchConfig, samples: list[Sample], rnd
                 stats.get("p95_ms", nan),
                 result.cpu,
             )
+        if config.profile and rnd == 0 and engine.key == "ours":
+            top = max(config.concurrency)
+            found = profile_window(server, requests, top, config)
+            if found is not None:
+                out["profiles"][top] = found
     return out
+
+
+def profile_window(server: Server, requests: list[bytes], concurrency: int, config: BenchConfig) -> dict | None:
+    """py-spy over one more window of load at ``concurrency``, whose answers are not counted: sampling takes CPU
+    from the server, so a profiled window is never a measured one. None when py-spy is missing."""
+    spy = config.results / f"ours-c{concurrency}.pyspy.txt"
+    spy_s = max(1, round(config.warmup_s + config.duration_s))
+    process = profile.record(server.pid, spy_s, spy)
+    if process is None:
+        return None
+    measure_point(server, requests, concurrency, config)
+    _, stderr = process.communicate()
+    return profile.summarize(spy, spy_s) if process.returncode == 0 else {"error": stderr.decode()[-500:]}
 
 
 def bench_engines(config: BenchConfig, samples: list[Sample]) -> dict:
