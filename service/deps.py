@@ -1,14 +1,13 @@
 """Typed dependency aliases: the runtime, the served dataset, the endpoint a request names, the client (its API
 key), and the images, admitted by the client's budget and the query-attack detector.
 
-The model routes take one flat dependency each (``ClassifyCall``, ``PurifyCall``, ``DefendCall``) that declares
-every query and header parameter itself and resolves the rest with plain calls: FastAPI solves each dependency,
-and re-validates its parameters, on every request, even where the result is cached. The checks keep their
-order: the API key, the dataset, the model or pipeline, then the body and the client's budget.
+The model routes take one flat dependency (``ModelRequestDep``) that declares the dataset and key parameters
+itself and resolves the rest with plain calls: FastAPI solves each dependency, and re-validates its parameters,
+on every request, even where the result is cached. The checks keep their order: the API key, the dataset, the
+model or pipeline (the route's own parameters), then the body and the client's budget.
 """
 
 import hmac
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -91,11 +90,6 @@ def client_for(request: Request, x_api_key: str | None, authorization: str | Non
     return Client(f"key:{name}", settings.detail_for(name))
 
 
-async def get_client(request: Request, x_api_key: KeyHeader = None, authorization: KeyHeader = None) -> Client:
-    return client_for(request, x_api_key, authorization)
-
-
-ClientDep = Annotated[Client, Depends(get_client)]
 
 
 @dataclass(frozen=True)
@@ -126,81 +120,31 @@ async def admit(
     return Queries(images, client, flagged)
 
 
-async def get_queries(
-    request: Request, response: Response, background: BackgroundTasks, client: ClientDep, served: ServedDep
-) -> Queries:
-    return await admit(request, response, background, client, served)
-
-
-QueriesDep = Annotated[Queries, Depends(get_queries)]
-ApiKey = Depends(get_client)
-
-
 @dataclass(frozen=True)
-class Call:
-    """One model request: the endpoint it names and its admitted images."""
+class ModelRequest:
+    """A model route's request, its API key and dataset checked; ``admit`` then reads and admits its images.
+    The route picks its model or pipeline in between, so an unknown name is refused before the body is read."""
 
-    endpoint: Endpoint
-    queries: Queries
+    request: Request
+    response: Response
+    background: BackgroundTasks
+    client: Client
+    served: Served
 
-
-async def _call(
-    request: Request,
-    response: Response,
-    background: BackgroundTasks,
-    keys: tuple[str | None, str | None],
-    dataset: Dataset | None,
-    pick: Callable[[Served], Endpoint],
-) -> Call:
-    client = client_for(request, *keys)
-    served = served_for(request, dataset)
-    endpoint = pick(served)
-    return Call(endpoint, await admit(request, response, background, client, served))
+    async def admit(self) -> Queries:
+        return await admit(self.request, self.response, self.background, self.client, self.served)
 
 
-async def classify_call(
+async def model_request(
     request: Request,
     response: Response,
     background: BackgroundTasks,
     dataset: DatasetQuery = None,
     x_api_key: KeyHeader = None,
     authorization: KeyHeader = None,
-) -> Call:
-    """The dataset's classifier."""
-    return await _call(request, response, background, (x_api_key, authorization), dataset, lambda s: s.classify)
+) -> ModelRequest:
+    client = client_for(request, x_api_key, authorization)
+    return ModelRequest(request, response, background, client, served_for(request, dataset))
 
 
-async def purify_call(
-    request: Request,
-    response: Response,
-    background: BackgroundTasks,
-    purifier: NameParam = None,
-    dataset: DatasetQuery = None,
-    x_api_key: KeyHeader = None,
-    authorization: KeyHeader = None,
-) -> Call:
-    """``purify_endpoint``."""
-    keys = (x_api_key, authorization)
-    return await _call(request, response, background, keys, dataset, lambda s: purify_endpoint(s, purifier))
-
-
-async def defend_call(
-    request: Request,
-    response: Response,
-    background: BackgroundTasks,
-    pipeline: NameParam = None,
-    purifier: NameParam = None,
-    dataset: DatasetQuery = None,
-    x_api_key: KeyHeader = None,
-    authorization: KeyHeader = None,
-) -> Call:
-    """``defend_endpoint``."""
-    keys = (x_api_key, authorization)
-    return await _call(
-        request, response, background, keys, dataset, lambda s: defend_endpoint(s, pipeline, purifier)
-    )
-
-
-ClassifyCall = Annotated[Call, Depends(classify_call)]
-PurifyCall = Annotated[Call, Depends(purify_call)]
-DefendCall = Annotated[Call, Depends(defend_call)]
+ModelRequestDep = Annotated[ModelRequest, Depends(model_request)]

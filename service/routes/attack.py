@@ -6,13 +6,13 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
 
 from service.attacking import Attacks, AttackSpec, encode_attacked
-from service.deps import ApiKey, QueriesDep, ServedDep, runtime_of
+from service.deps import ModelRequestDep, runtime_of
 from service.errors import Forbidden, NotReady, UnknownPipeline
 from service.guard import FLAG_HEADER
 from service.images import encode_png
 from service.schemas import ERROR_RESPONSES, IMAGE_BODY, AttackQuery, AttackResponse
 
-router = APIRouter(prefix="/attack", tags=["models"], dependencies=[ApiKey])
+router = APIRouter(prefix="/attack", tags=["models"])
 
 
 async def get_attacks(request: Request) -> Attacks:
@@ -37,20 +37,21 @@ AttacksDep = Annotated[Attacks, Depends(get_attacks)]
     summary="Attack the classifier, or a whole pipeline with EOT (FGSM or PGD, ℓ∞), at the model's input size",
 )
 async def attack(
-    served: ServedDep,
+    call: ModelRequestDep,
     attacks: AttacksDep,
-    queries: QueriesDep,
     query: Annotated[AttackQuery, Query()],
     accept: Annotated[str, Header()] = "image/png",
 ) -> Response | AttackResponse | list[AttackResponse]:
-    if queries.client.detail != "full":  # white-box adversarial examples reveal more than any score
-        raise Forbidden("/attack needs full response detail; this client has " + repr(queries.client.detail))
-    images = queries.images
+    if call.client.detail != "full":  # white-box adversarial examples reveal more than any score
+        raise Forbidden("/attack needs full response detail; this client has " + repr(call.client.detail))
+    served = call.served
     spec = AttackSpec(query.attack, query.eps, query.alpha, query.steps)
     manifest = served.artifacts.manifest
     pipeline = (query.pipeline or manifest.default_pipeline) if query.target == "pipeline" else None
     if pipeline is not None and pipeline not in manifest.pipelines:
         raise UnknownPipeline(f"pipeline {pipeline!r} is not served; choose one of {sorted(manifest.pipelines)}")
+    queries = await call.admit()
+    images = queries.images
     started = time.perf_counter()
     model = attacks.models[served.artifacts.dataset]
     results = await attacks.pool.run(model, images.tensors, spec, query.label, pipeline, query.eot)

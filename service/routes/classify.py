@@ -2,7 +2,7 @@
 
 from fastapi import APIRouter, Request
 
-from service.deps import ClassifyCall, runtime_of
+from service.deps import ModelRequestDep, runtime_of
 from service.detail import encoder
 from service.schemas import ERROR_RESPONSES, IMAGE_BODY, ClassifyResponse
 
@@ -17,7 +17,7 @@ router = APIRouter(prefix="/classify", tags=["models"])
     response_model_exclude_unset=True,
     summary="Classify an image (or a JSON batch) without defence",
 )
-async def classify(request: Request, call: ClassifyCall) -> ClassifyResponse | list[ClassifyResponse]:
-    classify, queries = call.endpoint, call.queries
+async def classify(request: Request, call: ModelRequestDep) -> ClassifyResponse | list[ClassifyResponse]:
+    classify, queries = call.served.classify, await call.admit()
     encode = encoder(classify.operation, queries.client.detail, runtime_of(request).settings)
     return await classify.answer(queries.images.tensors, queries.images.is_batch, encode)

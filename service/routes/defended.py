@@ -2,7 +2,7 @@
 
 from fastapi import APIRouter, Request
 
-from service.deps import DefendCall, runtime_of
+from service.deps import ModelRequestDep, NameParam, defend_endpoint, runtime_of
 from service.detail import encoder
 from service.schemas import ERROR_RESPONSES, IMAGE_BODY, DefendedResponse
 
@@ -17,7 +17,10 @@ router = APIRouter(prefix="/defended-classify", tags=["models"])
     response_model_exclude_unset=True,
     summary="Run a pipeline (?pipeline=, default: the manifest's) and compare with the undefended prediction",
 )
-async def defended_classify(request: Request, call: DefendCall) -> DefendedResponse | list[DefendedResponse]:
-    defend, queries = call.endpoint, call.queries
+async def defended_classify(
+    request: Request, call: ModelRequestDep, pipeline: NameParam = None, purifier: NameParam = None
+) -> DefendedResponse | list[DefendedResponse]:
+    defend = defend_endpoint(call.served, pipeline, purifier)
+    queries = await call.admit()
     encode = encoder(defend.operation, queries.client.detail, runtime_of(request).settings)
     return await defend.answer(queries.images.tensors, queries.images.is_batch, encode)

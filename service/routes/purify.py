@@ -4,7 +4,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Response
 
-from service.deps import PurifyCall
+from service.deps import ModelRequestDep, NameParam, purify_endpoint
 from service.guard import FLAG_HEADER
 from service.images import encode_png
 from service.schemas import ERROR_RESPONSES, IMAGE_BODY, PurifyResponse
@@ -20,9 +20,10 @@ router = APIRouter(prefix="/purify", tags=["models"])
     summary="Purify an image with the dataset's default purifier (or ?purifier=, as listed by GET /models)",
 )
 async def purify(
-    call: PurifyCall, accept: Annotated[str, Header()] = "image/png"
+    call: ModelRequestDep, purifier: NameParam = None, accept: Annotated[str, Header()] = "image/png"
 ) -> Response | PurifyResponse | list[PurifyResponse]:
-    purify, queries = call.endpoint, call.queries
+    purify = purify_endpoint(call.served, purifier)
+    queries = await call.admit()
     images = queries.images
     if not images.is_batch and "application/json" not in accept:
         headers = FLAG_HEADER if queries.flagged else None

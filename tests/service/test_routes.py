@@ -1,4 +1,5 @@
 import base64
+import gc
 import io
 
 import pytest
@@ -169,3 +170,11 @@ def test_operations(client: TestClient) -> None:
     )
     assert "multipart/form-data" in schema["paths"]["/classify"]["post"]["requestBody"]["content"]
     assert client.get("/docs").status_code == 200
+
+
+def test_start_up_objects_are_kept_out_of_full_collections(settings: Settings) -> None:
+    """A full collection under load would otherwise walk every loaded module and tensor wrapper."""
+    with TestClient(create_app(settings)) as client:
+        assert client.get("/readyz").status_code == 200
+        assert gc.get_freeze_count() > 10_000
+    assert gc.get_freeze_count() == 0  # and collectable again once the app has shut down
