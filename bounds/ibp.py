@@ -2,10 +2,10 @@
 
 A ``Bounded`` network is a list of blocks (``Resample``, ``ConvBlock``, ``Flatten``, ``LinearBlock``), each an
 affine layer, an optional BatchNorm and a ReLU, followed by a linear ``head``. Every block maps the clean
-activation and the centre and radius of an l-inf box together, so one call of ``bounds`` returns the clean logits and, per class
-``j``, a lower bound on ``logit[label] - logit[j]`` over every input in the box. The head is folded into that
-difference before its interval is taken (the "elision" of Gowal et al.), which is tighter than subtracting two
-logit intervals.
+activation and the centre and radius of an l-inf box together, so one call of ``bounds`` returns the clean
+logits and, per class ``j``, a lower bound on ``logit[label] - logit[j]`` over every input in the box. The
+head is folded into that difference before its interval is taken (the "elision" of Gowal et al.), which is
+tighter than subtracting two logit intervals.
 
 In training mode a BatchNorm normalises the box with the *clean* batch's statistics (Shi et al., 2021); in eval
 mode it is the fixed affine map of its running statistics, so the bounds are sound. The box is clipped to the

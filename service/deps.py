@@ -90,8 +90,6 @@ def client_for(request: Request, x_api_key: str | None, authorization: str | Non
     return Client(f"key:{name}", settings.detail_for(name))
 
 
-
-
 @dataclass(frozen=True)
 class Queries:
     """Images within the client's budget, who sent them, and whether the detector has flagged that client."""

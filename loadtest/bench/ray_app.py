@@ -3,7 +3,8 @@
 ``python -m loadtest.bench.ray_app --batch-timeout-ms T`` starts a local Ray instance and one replica that
 serves ``POST /defended-classify`` (raw image body) on ``PURIFIER_HOST:PURIFIER_PORT`` through Ray's HTTP
 proxy (and ``GET /healthz`` once the replica is up), with ``max_batch_size`` from
-``PURIFIER_MAX_BATCH_SIZE``. The replica decodes each request, then ``@serve.batch`` gathers the decoded images for one ``defend``. It stays up until interrupted.
+``PURIFIER_MAX_BATCH_SIZE``. The replica decodes each request, then ``@serve.batch`` gathers the decoded
+images for one ``defend``. It stays up until interrupted.
 """
 
 import argparse
