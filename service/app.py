@@ -20,7 +20,7 @@ from service.attacking import build_attacks
 from service.batching import Batcher
 from service.config import Settings, get_settings
 from service.errors import ArtifactError, install_error_handlers
-from service.images import decode_image, encode_png
+from service.images import Preprocessing, decode_image, encode_png
 from service.inference import Classify, Defend, InferenceModel, Operation, Purify, branch_executor
 from service.metrics import PrometheusObserver, RequestMetricsMiddleware
 from service.routes import api_router
@@ -39,7 +39,7 @@ def build_served(
     device = resolve_device(settings.device)
     observer = PrometheusObserver()
 
-    def endpoint(operation: Operation) -> Endpoint:
+    def endpoint(operation: Operation, preprocessing: Preprocessing) -> Endpoint:
         batcher = Batcher(
             operation.label,
             operation.predict,
@@ -51,7 +51,7 @@ def build_served(
             executor=executor,
             observer=observer,
         )
-        return Endpoint(operation, batcher)
+        return Endpoint(operation, batcher, preprocessing)
 
     served = {}
     for dataset in settings.datasets:
@@ -59,13 +59,14 @@ def build_served(
         model = InferenceModel(
             artifacts, branch, (settings.certified_radius_rounds, settings.certified_radius_grid)
         )
+        manifest, pipeline_prep = artifacts.manifest, artifacts.pipeline_preprocessing
         served[dataset] = Served(
             artifacts,
             model,
-            classify=endpoint(Classify(model)),
-            purify={name: endpoint(Purify(model, name)) for name in artifacts.purifiers},
-            defend={name: endpoint(Defend(model, name)) for name in artifacts.manifest.pipelines},
-            compose={name: endpoint(Defend(model, name)) for name in artifacts.manifest.compositions},
+            classify=endpoint(Classify(model), artifacts.preprocessing_for(manifest.classifier)),
+            purify={name: endpoint(Purify(model, name), artifacts.preprocessing_for(name)) for name in artifacts.purifiers},
+            defend={name: endpoint(Defend(model, name), pipeline_prep(name)) for name in manifest.pipelines},
+            compose={name: endpoint(Defend(model, name), pipeline_prep(name)) for name in manifest.compositions},
         )
     return served
 
@@ -75,8 +76,8 @@ async def warm_request_path(served: dict[str, Served], settings: Settings) -> No
     for item in served.values():
         prep = item.artifacts.preprocessing
         png = encode_png(torch.rand(prep.channels, prep.height, prep.width))
-        image = await run_in_threadpool(decode_image, png, prep, settings.max_pixels)
         for endpoint in item.endpoints():
+            image = await run_in_threadpool(decode_image, png, endpoint.preprocessing, settings.max_pixels)
             await endpoint.batcher.submit([image])
 
 

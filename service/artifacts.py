@@ -53,6 +53,9 @@ class ModelEntry(BaseModel):
     )
     detector: dict[str, Any] | None = None
     certificate: Certificate | None = None
+    input_shape: list[int] | None = Field(
+        None, min_length=3, max_length=3, description="the model's own input shape; unset: the manifest's"
+    )
 
 
 class PipelineEntry(BaseModel):
@@ -119,15 +122,34 @@ class Manifest(BaseModel):
                 model = self.model_name(file)
                 if file is not None and (model is None or self.models[model].kind != kind):
                     raise ValueError(f"pipeline {name!r}: {file!r} is not the file of a {kind} under models")
+            self._check_shapes(name, pipeline)
         for name in self.names("purifier"):
             if self.pipeline_for_purifier(name) is None:
                 if name in self.pipelines:
                     raise ValueError(
                         f"pipeline {name!r} is also a purifier's name but does not put it before the classifier")
                 self._compositions[name] = PipelineEntry(purifier=self.models[name].file, classifier=standard)
+                self._check_shapes(name, self._compositions[name])
         self.default_pipeline = self.default_pipeline or self.pipeline_for_purifier(self.default_purifier)
         if self.default_pipeline not in self.pipelines:
             raise ValueError(f"default_pipeline {self.default_pipeline!r} is not listed under pipelines")
+
+    def _check_shapes(self, name: str, pipeline: PipelineEntry) -> None:
+        if pipeline.purifier is None:
+            return
+        purifier, classifier = self.model_name(pipeline.purifier), self.model_name(pipeline.classifier)
+        if self.input_shape_of(purifier) != self.input_shape_of(classifier):
+            raise ValueError(f"pipeline {name!r}: purifier {purifier!r} makes {self.input_shape_of(purifier)} images, "
+                             f"classifier {classifier!r} takes {self.input_shape_of(classifier)}")
+
+    def input_shape_of(self, model: str) -> list[int]:
+        """The shape a model takes: its own, else the manifest's."""
+        return self.models[model].input_shape or self.input_shape
+
+    def pipeline_input_shape(self, pipeline: str) -> list[int]:
+        """The shape a pipeline's images are resized to: its first model's."""
+        purifier, classifier = self.pipeline_models(pipeline)
+        return self.input_shape_of(purifier or classifier)
 
     def names(self, kind: str) -> list[str]:
         """The models of one kind (``classifier`` or ``purifier``), in manifest order."""
@@ -185,6 +207,14 @@ class DatasetArtifacts:
         """A model's sha256 prefix, the id responses carry."""
         return self.sha256[self.manifest.models[name].file][:12]
 
+    def preprocessing_for(self, model: str) -> Preprocessing:
+        """How images reach ``model``: the manifest's preprocessing, at the model's own input shape."""
+        return self.preprocessing.at(self.manifest.input_shape_of(model))
+
+    def pipeline_preprocessing(self, pipeline: str) -> Preprocessing:
+        """How images reach a pipeline (or a ``?purifier=`` composition): at its first model's input shape."""
+        return self.preprocessing.at(self.manifest.pipeline_input_shape(pipeline))
+
 
 def resolve_device(name: str) -> torch.device:
     """``auto`` picks CUDA when available, else CPU."""
@@ -240,6 +270,8 @@ def verify_dataset(folder: Path) -> VerifiedFolder:
         raise ArtifactError(f"{folder / 'manifest.json'}: dataset {manifest.dataset!r} does not match the folder name")
     try:
         prep = Preprocessing.from_manifest(manifest.input_shape, manifest.preprocessing)
+        for name in manifest.models:  # a model's own shape must suit the preprocessing too
+            prep.at(manifest.input_shape_of(name))
     except ValueError as exc:
         raise ArtifactError(f"{folder / 'manifest.json'}: {exc}") from exc
     models = {name: verified_bytes(folder, manifest, entry.file) for name, entry in manifest.models.items()}
@@ -298,12 +330,13 @@ def warm_up(
     artifacts: DatasetArtifacts, folder: Path, batch_sizes: tuple[int, ...] = (1, 2, 8), rounds: int = 3
 ) -> None:
     """Run every model a few times per shape (TorchScript specializes on its first runs); check output shapes."""
-    prep = artifacts.preprocessing
+    shapes = {name: artifacts.manifest.input_shape_of(name) for name in artifacts.manifest.models}
     with torch.inference_mode():
         for batch_size in batch_sizes * rounds:
-            batch = torch.rand(batch_size, prep.channels, prep.height, prep.width, device=artifacts.device)
             expected = (batch_size, len(artifacts.manifest.class_names))
+            batches = {name: torch.rand(batch_size, *shape, device=artifacts.device) for name, shape in shapes.items()}
             for name, classifier in artifacts.classifiers.items():
+                batch = batches[name]
                 shape = tuple(classifier(batch).shape)
                 if shape != expected:
                     raise ArtifactError(f"{folder}: classifier {name!r} returns shape {shape}, not {expected}")
@@ -311,5 +344,6 @@ def warm_up(
                 if certificate is not None:
                     classifier.certify(batch, certificate.eps, certificate.max_radius)
             for name, purifier in artifacts.purifiers.items():
+                batch = batches[name]
                 if purifier(batch).shape != batch.shape:
                     raise ArtifactError(f"{folder}: purifier {name!r} does not preserve the input shape")

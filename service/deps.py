@@ -17,6 +17,7 @@ from service.artifacts import NAME
 from service.config import Dataset, key_id
 from service.errors import InvalidParameters, NotReady, Unauthorized, UnknownDataset, UnknownPipeline, UnknownPurifier
 from service.guard import FLAG_HEADER, Client
+from service.images import Preprocessing
 from service.payloads import Images, read_images
 from service.state import Endpoint, Runtime, Served
 
@@ -100,13 +101,14 @@ class Queries:
 
 
 async def admit(
-    request: Request, response: Response, background: BackgroundTasks, client: Client, served: Served
+    request: Request, response: Response, background: BackgroundTasks, client: Client, prep: Preprocessing
 ) -> Queries:
-    """The body's images, decoded to [0,1] tensors at the manifest's shape, once they fit the client's budget.
+    """The body's images, decoded to [0,1] tensors by ``prep`` (at the shape of the model that first sees them),
+    once they fit the client's budget.
     The detector sees them before the model runs, except a single image from a client not yet flagged in
     ``flag`` mode: it sees that one just after the answer is sent, so it adds no latency
     (``Guard.screen_later``)."""
-    images = await read_images(request, runtime_of(request).settings, served.artifacts.preprocessing)
+    images = await read_images(request, runtime_of(request).settings, prep)
     guard = runtime_of(request).guard
     guard.charge(client, len(images.tensors))
     if guard.screen_later(client, len(images.tensors)):
@@ -129,8 +131,9 @@ class ModelRequest:
     client: Client
     served: Served
 
-    async def admit(self) -> Queries:
-        return await admit(self.request, self.response, self.background, self.client, self.served)
+    async def admit(self, prep: Preprocessing) -> Queries:
+        """The images, decoded by ``prep``: the endpoint's (``Endpoint.preprocessing``)."""
+        return await admit(self.request, self.response, self.background, self.client, prep)
 
 
 async def model_request(

@@ -3,7 +3,7 @@
 import base64
 import binascii
 import io
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -45,6 +45,13 @@ class Preprocessing:
         if color_mode not in ("L", "RGB") or len(color_mode) != channels:
             raise ValueError(f"color_mode {color_mode!r} does not match {channels} channel(s)")
         return cls(channels, height, width, color_mode, RESAMPLING[method])
+
+    def at(self, input_shape: list[int]) -> "Preprocessing":
+        """The same preprocessing at another ``C x H x W`` (a model with its own input shape)."""
+        channels, height, width = (int(v) for v in input_shape)
+        if channels != self.channels or min(height, width) < 1:
+            raise ValueError(f"input shape {input_shape} does not suit {self.channels}-channel {self.color_mode!r} images")
+        return replace(self, height=height, width=width)
 
 
 def decode_base64(text: str) -> bytes:

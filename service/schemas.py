@@ -183,6 +183,7 @@ class ErrorResponse(BaseModel):
 class PipelineInfo(BaseModel):
     purifier: str | None = Field(description="the purifier model, or null: the classifier sees the input as given")
     classifier: str
+    input_shape: list[int] = Field(description="what an image is resized to before the pipeline's first model")
     description: str | None = Field(None, description="what the pipeline is, in one line")
     method: str | None = Field(None, description="how it defends: its training or purification method")
     certificate: dict[str, Any] | None = Field(
@@ -200,7 +201,7 @@ class DatasetInfo(BaseModel):
     default_pipeline: str = Field(description="what /defended-classify runs without ?pipeline=")
     pipelines: dict[str, PipelineInfo]
     class_names: list[str]
-    input_shape: list[int]
+    input_shape: list[int] = Field(description="what /classify and /purify resize an image to (a pipeline: its own)")
     detector_thresholds: dict[str, float | None]
     sha256: dict[str, str]
     metrics: dict[str, Any]
@@ -218,7 +219,12 @@ class ModelsResponse(BaseModel):
                     "purifiers": ["autoencoder", "autoencoder-fgsm", "autoencoder-pgd"],
                     "default_pipeline": "autoencoder",
                     "pipelines": {
-                        "autoencoder": {"purifier": "autoencoder", "classifier": "classifier", "metrics": {}}
+                        "autoencoder": {
+                            "purifier": "autoencoder",
+                            "classifier": "classifier",
+                            "input_shape": [1, 32, 32],
+                            "metrics": {},
+                        }
                     },
                     "class_names": [str(i) for i in range(10)],
                     "input_shape": [1, 32, 32],

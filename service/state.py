@@ -11,16 +11,19 @@ from service.attacking import Attacks
 from service.batching import Batcher
 from service.config import Settings
 from service.guard import Guard
+from service.images import Preprocessing
 from service.inference import InferenceModel, Operation
 from service.samples import Sample
 
 
 @dataclass
 class Endpoint:
-    """An operation and the batcher that runs its ``predict``."""
+    """An operation, the batcher that runs its ``predict``, and how its images are decoded (at its model's input
+    shape)."""
 
     operation: Operation
     batcher: Batcher
+    preprocessing: Preprocessing
 
     async def answer(self, images: list[torch.Tensor], is_batch: bool, encode: Any = None) -> Any:
         """One encoded result per image (``encode`` defaults to the operation's): a list for a batch, else one."""

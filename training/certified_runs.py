@@ -18,7 +18,7 @@ from .models import CNN7Config
 from .runs import read_timings
 from .steps import Common, from_args
 
-RECIPE = ("precision", "side", "width", "linear", "epochs", "train_eps", "test_eps", "clean_epochs", "ramp_epochs",
+RECIPE = ("precision", "input_side", "side", "width", "linear", "epochs", "train_eps", "test_eps", "clean_epochs", "ramp_epochs",
           "kappa_end", "reg_lambda", "lr", "batch_size", "seed", "val_n")
 
 
@@ -34,11 +34,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def summary(path: Path) -> dict:
-    """A checkpoint's recipe (``side`` the input's before it was a choice), progress, wall time and history."""
+    """A checkpoint's recipe (the input 32x32 and ``side`` the input's where the run predates the choice),
+    progress, wall time and history."""
     ckpt = torch.load(path, map_location="cpu", weights_only=False)
     recipe = ckpt["train_config"]
+    input_side = recipe.get("input_side", CNN7Config.input_side)
+    given = {**recipe, "input_side": input_side, "side": recipe.get("side") or input_side}
     seconds = ckpt.get("train_seconds") or read_timings(path.parent).get(f"train-{path.stem}")  # finished: timed
-    return {"recipe": {key: recipe.get(key, CNN7Config.side if key == "side" else None) for key in RECIPE},
+    return {"recipe": {key: given.get(key) for key in RECIPE},
             "complete": bool(ckpt.get("complete")), "epochs_run": len(ckpt["history"]),
             "train_seconds": seconds, "history": ckpt["history"]}
 

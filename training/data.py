@@ -13,6 +13,7 @@ import shutil
 import subprocess
 import tempfile
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import torch
@@ -171,32 +172,34 @@ def _offline_available(dataset: str) -> bool:
     return FASHION_DEBIAN_DIR.is_dir()
 
 
-def preprocess(image: Image.Image) -> torch.Tensor:
-    """PIL image of any mode/size -> 1 x H x W float tensor in [0, 1] (see PREPROCESSING)."""
-    h, w = INPUT_SHAPE[1:]
+def preprocess(image: Image.Image, side: int = INPUT_SHAPE[1]) -> torch.Tensor:
+    """PIL image of any mode/size -> 1 x side x side float tensor in [0, 1] (see PREPROCESSING)."""
+    h = w = side
     img = image.convert(PREPROCESSING["color_mode"]).resize((w, h), Image.Resampling.BILINEAR)
     return torch.frombuffer(bytearray(img.tobytes()), dtype=torch.uint8).view(1, h, w).float() / 255.0
 
 
-def _load(root: Path, dataset: str, train: bool) -> TensorDataset:
+def _load(root: Path, dataset: str, train: bool, side: int) -> TensorDataset:
     verify(root, dataset)
-    ds = DATASETS[dataset].tv_class(str(root), train=train, download=False, transform=preprocess)
+    ds = DATASETS[dataset].tv_class(str(root), train=train, download=False, transform=partial(preprocess, side=side))
     images = torch.stack([ds[i][0] for i in range(len(ds))])
     return TensorDataset(images, ds.targets.clone())
 
 
-def load_splits(root: Path, dataset: str, limit: int | None = None) -> dict[str, TensorDataset]:
-    """``train`` (50k) / ``val`` (10k) from the training set by a fixed seed, and ``test`` (10k).
+def load_splits(root: Path, dataset: str, limit: int | None = None,
+                side: int = INPUT_SHAPE[1]) -> dict[str, TensorDataset]:
+    """``train`` (50k) / ``val`` (10k) from the training set by a fixed seed, and ``test`` (10k), as
+    ``side`` x ``side`` images (28: the datasets' own, unresized).
 
     ``limit`` keeps the first ``limit`` items of each split (smoke runs).
     """
-    full = _load(root, dataset, train=True)
+    full = _load(root, dataset, train=True, side=side)
     perm = torch.randperm(len(full), generator=torch.Generator().manual_seed(SPLIT_SEED))
     val_idx, train_idx = perm[:VAL_SIZE], perm[VAL_SIZE:]
     splits = {
         "train": TensorDataset(*(t[train_idx] for t in full.tensors)),
         "val": TensorDataset(*(t[val_idx] for t in full.tensors)),
-        "test": _load(root, dataset, train=False),
+        "test": _load(root, dataset, train=False, side=side),
     }
     if limit is not None:
         splits = {k: TensorDataset(*(t[:limit] for t in v.tensors)) for k, v in splits.items()}

@@ -22,7 +22,7 @@ from bounds import CERTIFICATE_METHODS, Bounded
 from . import data
 from .artifacts import sha256
 from .jit import freeze, load, quiet_jit
-from .models import INPUT_SHAPE, count_parameters
+from .models import INPUT_SHAPE, count_parameters, input_shape
 from .runs import load_checkpoint, pick_device, predict, read_timings
 from .steps import Common, from_args
 
@@ -43,7 +43,7 @@ MEASURED = "measured"  # --default-pipeline measured: pick it by the rule of ``m
 def check_round_trip(eager: torch.nn.Module, path: Path, atol: float = 1e-5) -> float:
     """Reload the saved file and compare with the eager model, latent noise seeded alike (and the margin
     bounds of a certifiable model)."""
-    x = torch.rand(8, *INPUT_SHAPE, generator=torch.Generator().manual_seed(1))
+    x = torch.rand(8, *input_shape(eager), generator=torch.Generator().manual_seed(1))
     reloaded = load(path)
     with torch.no_grad():
         torch.manual_seed(0)
@@ -112,10 +112,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "(purifiers stay on /purify)")
 
 
-def certificate_entry(training: dict) -> dict:
+def certificate_entry(training: dict, shape: tuple[int, ...]) -> dict:
     """What a certifiable model's manifest entry says of its certificate, for the service and its users."""
     return {"method": training["method"], "eps": training["test_eps"], "train_eps": training["train_eps"],
-            "space": f"the model's input: {'x'.join(map(str, INPUT_SHAPE))} floats in [0, 1], after the resize",
+            "space": f"the model's input: {'x'.join(map(str, shape))} floats in [0, 1], after the resize",
             "methods": list(CERTIFICATE_METHODS), "max_radius": round(RADIUS_SEARCH * training["train_eps"], 4)}
 
 
@@ -128,8 +128,10 @@ def frozen_entry(eager: torch.nn.Module, ckpt: dict, path: Path, kind: str) -> d
     entry = {"file": path.name, "architecture": type(eager).__name__, "kind": kind, "config": ckpt["config"],
              "parameters": count_parameters(eager), "training": ckpt.get("train_config", {}),
              "validation": ckpt.get("val_metrics", {"accuracy": ckpt.get("val_accuracy")})}
+    if input_shape(eager) != INPUT_SHAPE:  # the service resizes this model's input to its own shape
+        entry["input_shape"] = list(input_shape(eager))
     if isinstance(eager, Bounded):
-        entry["certificate"] = certificate_entry(entry["training"])
+        entry["certificate"] = certificate_entry(entry["training"], input_shape(eager))
     return entry
 
 

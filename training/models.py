@@ -1,6 +1,7 @@
 """The paper's two networks, the certifiable CNN7, and their configs; no paths, no argparse, no I/O.
 
-All take ``N x 1 x 32 x 32`` floats in [0, 1] (PAPER.md, "Pipeline").
+All take ``N x 1 x 32 x 32`` floats in [0, 1] (PAPER.md, "Pipeline"), except a CNN7 given another
+``input_side`` (``input_shape``).
 """
 
 from __future__ import annotations
@@ -132,13 +133,15 @@ def count_parameters(model: nn.Module) -> int:
 class CNN7Config:
     """CNN7 with BN, the standard network of certified training (Gowal et al. 2018; Shi et al. 2021):
     five 3x3 conv blocks (``width``, ``width``, then ``2 width`` with stride 2, twice more) and a
-    ``linear``-unit hidden layer. Shi et al. use width 64. With ``side`` below the input's, the network first
+    ``linear``-unit hidden layer. Shi et al. use width 64. It takes ``input_side`` x ``input_side`` images (28:
+    the datasets' own, which the service then feeds it unresized); with ``side`` below that, the network first
     resamples its input to ``side`` x ``side`` (a certificate at the input still holds: ``bounds.Resample``)."""
 
     width: int = 16
     linear: int = 512
     side: int = INPUT_SHAPE[1]
     num_classes: int = NUM_CLASSES
+    input_side: int = INPUT_SHAPE[1]
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -149,11 +152,17 @@ class CNN7(Bounded):
 
     def __init__(self, config: CNN7Config = CNN7Config()) -> None:
         w, side = config.width, config.side // 2
-        resample = [Resample(config.side)] if config.side != INPUT_SHAPE[1] else []
+        resample = [Resample(config.side)] if config.side != config.input_side else []
         blocks = [*resample, ConvBlock(INPUT_SHAPE[0], w), ConvBlock(w, w), ConvBlock(w, 2 * w, stride=2),
                   ConvBlock(2 * w, 2 * w), ConvBlock(2 * w, 2 * w), Flatten(),
                   LinearBlock(2 * w * side * side, config.linear)]
         super().__init__(blocks, nn.Linear(config.linear, config.num_classes))
+        self.input_side = config.input_side
+
+
+def input_shape(model: nn.Module) -> tuple[int, int, int]:
+    """The ``C x H x W`` a model takes: a CNN7 its own ``input_side``, every other model ``INPUT_SHAPE``."""
+    return (INPUT_SHAPE[0], model.input_side, model.input_side) if isinstance(model, CNN7) else INPUT_SHAPE
 
 
 def ibp_init(model: nn.Module) -> None:

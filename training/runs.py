@@ -16,7 +16,7 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from . import data
-from .models import CNN7, VGG16, AutoencoderConfig, CNN7Config, ConvAutoencoder, VGGConfig
+from .models import CNN7, INPUT_SHAPE, VGG16, AutoencoderConfig, CNN7Config, ConvAutoencoder, VGGConfig
 
 MODEL_KINDS = {"vgg16": (VGG16, VGGConfig), "autoencoder": (ConvAutoencoder, AutoencoderConfig),
                "cnn7": (CNN7, CNN7Config)}
@@ -60,10 +60,11 @@ def load_checkpoint(path: Path, device: torch.device | str = "cpu") -> tuple[nn.
     return model.eval(), ckpt
 
 
-def training_loader(config) -> tuple[dict, DataLoader, int]:
-    """Seed everything, load the splits; the shuffled training loader and its steps per epoch (1 on a dry run)."""
+def training_loader(config, side: int = INPUT_SHAPE[1]) -> tuple[dict, DataLoader, int]:
+    """Seed everything, load the splits at ``side`` x ``side``; the shuffled training loader and its steps per epoch
+    (1 on a dry run)."""
     seed_everything(config.seed)
-    splits = data.load_splits(config.root, config.dataset, limit=config.limit)
+    splits = data.load_splits(config.root, config.dataset, limit=config.limit, side=side)
     loader = DataLoader(splits["train"], batch_size=config.batch_size, shuffle=True, drop_last=True,
                         generator=torch.Generator().manual_seed(config.seed))
     return splits, loader, 1 if config.dry_run else len(loader)

@@ -45,7 +45,8 @@ class Config(Training):
     eps: float | None = None  # training eps; None: TRAIN_EPS of the dataset
     width: int = 16  # CNN7 channels of the first block (Shi et al.: 64)
     linear: int = 512  # CNN7 hidden units
-    side: int = CNN7Config.side  # CNN7's working resolution: below the input's it resamples its input first
+    input_side: int = CNN7Config.input_side  # the model's input, 28: the datasets' own images, unresized
+    side: int | None = None  # CNN7's working resolution (None: the input's); below it, it resamples its input first
     epochs: int = 24
     clean_epochs: int = 1
     ramp_epochs: int = 10
@@ -74,6 +75,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--eps", type=float, default=Config.eps, help="training eps (default: 0.4 MNIST, 0.13 Fashion)")
     p.add_argument("--width", type=int, default=Config.width, help="CNN7 channels of the first block")
     p.add_argument("--linear", type=int, default=Config.linear, help="CNN7 hidden units")
+    p.add_argument("--input-side", type=int, default=Config.input_side,
+                   help="the model's input resolution: 32 the shared input of the pipelines, 28 the datasets' own")
     p.add_argument("--side", type=int, default=Config.side,
                    help="working resolution: below the input's side, the network resamples its input to it first")
     p.add_argument("--epochs", type=int, default=Config.epochs)
@@ -130,8 +133,9 @@ def certified_accuracy(model: CNN7, images: Tensor, labels: Tensor, eps: float, 
 
 def run(config: Config) -> None:
     device = pick_device(config.device)
-    splits, loader, steps = training_loader(config)
-    cnn = CNN7Config(width=config.width, linear=config.linear, side=config.side)
+    splits, loader, steps = training_loader(config, side=config.input_side)
+    cnn = CNN7Config(width=config.width, linear=config.linear, side=config.side or config.input_side,
+                     input_side=config.input_side)
     model = CNN7(cnn).to(device)
     ibp_init(model)
     model.to(memory_format=memory_format(config.precision))

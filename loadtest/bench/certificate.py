@@ -47,12 +47,13 @@ def measure(settings: Settings, repeats: int = 200, rounds: int = 5) -> dict[str
                 "certify": lambda x: [t.tolist() for t in model.certify(x, certificate.eps, certificate.max_radius,
                                                                         *search)],
             }
-            out[f"{manifest.dataset}/{pipeline}"] = _time(calls, device, repeats, rounds)
+            shape = manifest.pipeline_input_shape(pipeline)
+            out[f"{manifest.dataset}/{pipeline}"] = _time(calls, shape, device, repeats, rounds)
     return out
 
 
-def _time(calls: dict, device, repeats: int, rounds: int) -> dict:
-    batches = {b: torch.rand(b, 1, 32, 32, generator=torch.Generator().manual_seed(0)).to(device) for b in (1, 64)}
+def _time(calls: dict, shape: list[int], device, repeats: int, rounds: int) -> dict:
+    batches = {b: torch.rand(b, *shape, generator=torch.Generator().manual_seed(0)).to(device) for b in (1, 64)}
     per_round = {1: max(repeats // rounds, 1), 64: max(repeats // (8 * rounds), 1)}
     times: dict[tuple[str, int], list[float]] = {(c, b): [] for b in batches for c in calls}
     with torch.inference_mode():

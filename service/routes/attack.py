@@ -50,7 +50,9 @@ async def attack(
     pipeline = (query.pipeline or manifest.default_pipeline) if query.target == "pipeline" else None
     if pipeline is not None and pipeline not in manifest.pipelines:
         raise UnknownPipeline(f"pipeline {pipeline!r} is not served; choose one of {sorted(manifest.pipelines)}")
-    queries = await call.admit()
+    artifacts = served.artifacts
+    prep = artifacts.preprocessing_for(manifest.classifier) if pipeline is None else artifacts.pipeline_preprocessing(pipeline)
+    queries = await call.admit(prep)
     images = queries.images
     started = time.perf_counter()
     model = attacks.models[served.artifacts.dataset]

@@ -18,6 +18,7 @@ router = APIRouter(prefix="/classify", tags=["models"])
     summary="Classify an image (or a JSON batch) without defence",
 )
 async def classify(request: Request, call: ModelRequestDep) -> ClassifyResponse | list[ClassifyResponse]:
-    classify, queries = call.served.classify, await call.admit()
+    classify = call.served.classify
+    queries = await call.admit(classify.preprocessing)
     encode = encoder(classify.operation, queries.client.detail, runtime_of(request).settings)
     return await classify.answer(queries.images.tensors, queries.images.is_batch, encode)

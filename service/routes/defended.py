@@ -21,6 +21,6 @@ async def defended_classify(
     request: Request, call: ModelRequestDep, pipeline: NameParam = None, purifier: NameParam = None
 ) -> DefendedResponse | list[DefendedResponse]:
     defend = defend_endpoint(call.served, pipeline, purifier)
-    queries = await call.admit()
+    queries = await call.admit(defend.preprocessing)
     encode = encoder(defend.operation, queries.client.detail, runtime_of(request).settings)
     return await defend.answer(queries.images.tensors, queries.images.is_batch, encode)

@@ -33,6 +33,7 @@ async def models(request: Request) -> ModelsResponse:
             pipelines[pipeline] = PipelineInfo(
                 purifier=purifier,
                 classifier=classifier,
+                input_shape=manifest.pipeline_input_shape(pipeline),
                 description=entry.model_extra.get("description"),
                 method=entry.model_extra.get("method"),
                 certificate=None if certificate is None else certificate.model_dump(),

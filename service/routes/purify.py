@@ -23,7 +23,7 @@ async def purify(
     call: ModelRequestDep, purifier: NameParam = None, accept: Annotated[str, Header()] = "image/png"
 ) -> Response | PurifyResponse | list[PurifyResponse]:
     purify = purify_endpoint(call.served, purifier)
-    queries = await call.admit()
+    queries = await call.admit(purify.preprocessing)
     images = queries.images
     if not images.is_batch and "application/json" not in accept:
         headers = FLAG_HEADER if queries.flagged else None

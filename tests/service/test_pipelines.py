@@ -1,6 +1,8 @@
 """Pipelines named by the manifest: each is served and listed, ?pipeline= selects it, the manifest's default
 answers; ?purifier= puts any served purifier before the manifest's classifier without listing that pair."""
 
+import base64
+import io
 import json
 import shutil
 from collections.abc import Iterator
@@ -8,12 +10,13 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from PIL import Image
 
 from service.app import create_app
 from service.artifacts import read_manifest
 from service.config import Settings
 from service.errors import ArtifactError
-from tests.service.tiny_artifacts import CERTIFICATE, PIPELINES, brightness_png, write_dataset
+from tests.service.tiny_artifacts import CERTIFICATE, CERTIFIED_SIDE, PIPELINES, brightness_png, write_dataset
 
 PNG = {"content-type": "image/png"}
 
@@ -76,9 +79,12 @@ def test_models_lists_every_pipeline_with_its_numbers(pipeline_client: TestClien
     assert info["default_pipeline"] == "autoencoder+mirror"
     assert info["classifiers"] == ["certified", "classifier", "mirror"]
     assert info["pipelines"]["mirror"] == {
-        "purifier": None, "classifier": "mirror", "description": "the mirror classifier alone", "method": "none",
-        "certificate": None, "metrics": {"clean_accuracy": 0.5}}
+        "purifier": None, "classifier": "mirror", "input_shape": [1, 32, 32],
+        "description": "the mirror classifier alone", "method": "none", "certificate": None,
+        "metrics": {"clean_accuracy": 0.5}}
     assert info["pipelines"]["certified"]["certificate"]["eps"] == CERTIFICATE["eps"]
+    assert info["pipelines"]["certified"]["input_shape"] == [1, CERTIFIED_SIDE, CERTIFIED_SIDE]
+    assert info["input_shape"] == [1, 32, 32]
     assert set(info["pipelines"]) == set(PIPELINES)  # the purifiers' compositions are not listed
     assert info["purifiers"] == ["autoencoder", "autoencoder-fgsm", "autoencoder-pgd"]
     schema = pipeline_client.get("/openapi.json").json()
@@ -152,6 +158,31 @@ def test_the_certified_radius_follows_the_response_detail(pipeline_artifacts: Pa
         else:  # rounded down, so it still holds
             assert body["certified_radius"] <= exact["certified_radius"]
             assert exact["certified_radius"] - body["certified_radius"] < 10**-settings.response_decimals
+
+
+def test_a_model_with_its_own_input_shape_gets_images_resized_to_it(pipeline_client: TestClient) -> None:
+    side = CERTIFIED_SIDE
+    json_accept = {**PNG, "accept": "application/json"}
+    params = {"eps": 0.1, "target": "pipeline", "pipeline": "certified", "attack": "fgsm"}
+    for size in ((32, 32), (28, 28), (57, 40)):  # any upload: the certified pipeline sees it at 28x28
+        body = pipeline_client.post("/attack", content=brightness_png(5, size=size), headers=json_accept,
+                                    params=params).json()
+        for key in ("image", "original_image"):
+            assert Image.open(io.BytesIO(base64.b64decode(body[key]))).size == (side, side)
+        assert _defend(pipeline_client, 5, pipeline="certified").status_code == 200
+    classifier = pipeline_client.post("/attack", content=brightness_png(5), headers=json_accept, params={"eps": 0.1})
+    assert Image.open(io.BytesIO(base64.b64decode(classifier.json()["image"]))).size == (32, 32)
+
+
+def test_a_pipeline_whose_purifier_and_classifier_take_different_shapes_fails_start_up(
+    pipeline_artifacts: Path, tmp_path: Path
+) -> None:
+    folder = shutil.copytree(pipeline_artifacts / "mnist", tmp_path / "mnist")
+    manifest = json.loads((folder / "manifest.json").read_text())
+    manifest["pipelines"]["certified"]["purifier"] = "autoencoder.pt"
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(ArtifactError, match=r"makes \[1, 32, 32\] images, classifier 'certified' takes \[1, 28, 28\]"):
+        read_manifest(folder)
 
 
 def test_a_manifest_certificate_on_a_file_without_bounds_fails_at_startup(tmp_path: Path) -> None:

@@ -22,6 +22,7 @@ from bounds.ibp import ConvBlock, Flatten, LinearBlock
 CLASS_NAMES = [f"class-{i}" for i in range(10)]
 PURIFIERS = ("autoencoder", "autoencoder-fgsm", "autoencoder-pgd")
 THRESHOLD = 0.05
+CERTIFIED_SIDE = 28  # the certifiable classifier takes the datasets' own 28x28, not the manifest's 32x32
 
 
 class BrightnessClassifier(nn.Module):
@@ -60,12 +61,12 @@ class NoisyIdentity(nn.Module):
         return (x + self.noise * torch.randn_like(x)).clamp(0, 1)
 
 
-def tiny_certifiable() -> Bounded:
-    """A small random ``bounds.Bounded`` network: its certificate holds at ``CERTIFICATE["eps"]`` for some
-    inputs and not for others."""
+def tiny_certifiable(side: int = CERTIFIED_SIDE) -> Bounded:
+    """A small random ``bounds.Bounded`` network on ``side`` x ``side`` images: its certificate holds at
+    ``CERTIFICATE["eps"]`` for some inputs and not for others."""
     torch.manual_seed(0)
-    net = Bounded([ConvBlock(1, 2, stride=2), Flatten(), LinearBlock(2 * 16 * 16, 8)], nn.Linear(8, 10))
-    flat = torch.linspace(0, 1, 32).reshape(32, 1, 1, 1).expand(32, 1, 32, 32)
+    net = Bounded([ConvBlock(1, 2, stride=2), Flatten(), LinearBlock(2 * (side // 2) ** 2, 8)], nn.Linear(8, 10))
+    flat = torch.linspace(0, 1, 32).reshape(32, 1, 1, 1).expand(32, 1, side, side)
     with torch.no_grad():  # BN statistics of images like the tests' flat ones
         for _ in range(100):
             net(flat + 0.05 * torch.randn_like(flat))
@@ -133,7 +134,7 @@ def write_dataset(folder: Path, dataset: str, work: int = 0, pipelines: bool = F
         models["mirror"] = {"file": "mirror.pt", "architecture": "VGG16", "kind": "classifier", "parameters": 0}
         _save(tiny_certifiable(), folder / "certified.pt")
         models["certified"] = {"file": "certified.pt", "architecture": "CNN7", "kind": "classifier",
-                               "certificate": CERTIFICATE}
+                               "certificate": CERTIFICATE, "input_shape": [1, CERTIFIED_SIDE, CERTIFIED_SIDE]}
     files = [m["file"] for m in models.values()] + [s["file"] for s in samples]
     manifest = {
         "format_version": 1,

@@ -25,13 +25,16 @@ N, ATTACKED = 500, 200
 
 
 def _classifier(dataset: str, pipeline: str):
-    entry = json.loads((ARTIFACTS / dataset / "manifest.json").read_text())["pipelines"][pipeline]
+    """The pipeline's classifier, and the side of the images it takes (its manifest entry's own input shape)."""
+    manifest = json.loads((ARTIFACTS / dataset / "manifest.json").read_text())
+    entry = manifest["pipelines"][pipeline]
     assert entry["purifier"] is None
-    return load(ARTIFACTS / dataset / entry["classifier"])
+    model = next(m for m in manifest["models"].values() if m["file"] == entry["classifier"])
+    return load(ARTIFACTS / dataset / entry["classifier"]), model.get("input_shape", manifest["input_shape"])[-1]
 
 
-def _test_images(dataset: str, n: int) -> tuple[torch.Tensor, torch.Tensor]:
-    return tuple(t[:n] for t in data.load_splits(DATA_ROOT, dataset)["test"].tensors)
+def _test_images(dataset: str, n: int, side: int) -> tuple[torch.Tensor, torch.Tensor]:
+    return tuple(t[:n] for t in data.load_splits(DATA_ROOT, dataset, side=side)["test"].tensors)
 
 
 def _certified(model, x, y, eps: float) -> torch.Tensor:
@@ -41,8 +44,8 @@ def _certified(model, x, y, eps: float) -> torch.Tensor:
 @pytest.mark.parametrize(("dataset", "pipeline"), sorted(FLOORS))
 def test_certified_accuracy_holds_its_floor(dataset: str, pipeline: str) -> None:
     eps, floor = FLOORS[(dataset, pipeline)]
-    model = _classifier(dataset, pipeline)
-    x, y = _test_images(dataset, N)
+    model, side = _classifier(dataset, pipeline)
+    x, y = _test_images(dataset, N, side)
     certified = _certified(model, x, y, eps).float().mean().item()
     print(f"{dataset}/{pipeline}: IBP-certified at eps={eps} on {N} test images: {certified:.3f}")
     assert certified >= floor
@@ -51,8 +54,8 @@ def test_certified_accuracy_holds_its_floor(dataset: str, pipeline: str) -> None
 @pytest.mark.parametrize(("dataset", "pipeline"), sorted(FLOORS))
 def test_no_attack_breaks_a_certificate_and_the_bounds_hold_at_every_adversarial_example(dataset, pipeline) -> None:
     eps, _ = FLOORS[(dataset, pipeline)]
-    model = _classifier(dataset, pipeline)
-    x, y = _test_images(dataset, ATTACKED)
+    model, side = _classifier(dataset, pipeline)
+    x, y = _test_images(dataset, ATTACKED, side)
     certified = _certified(model, x, y, eps)
     with torch.no_grad():
         _, lower = model.bounds(x, torch.full((len(x),), eps), y)

@@ -64,6 +64,14 @@ def test_splits_are_fixed_disjoint_and_at_32x32():
     assert len(train_rows & val_rows) < 5  # disjoint (up to duplicate images inside MNIST)
 
 
+def test_splits_at_28x28_are_the_datasets_own_pixels_in_the_same_split():
+    native = data.load_splits(DATA_ROOT, "mnist", limit=100, side=28)
+    resized = data.load_splits(DATA_ROOT, "mnist", limit=100)
+    raw = data.DATASETS["mnist"].tv_class(str(DATA_ROOT), train=False, download=False).data[:100]
+    assert torch.equal(native["test"].tensors[0][:, 0], raw.float() / 255)  # no resize at all
+    assert torch.equal(native["val"].tensors[1], resized["val"].tensors[1])  # the same images in each split
+
+
 def test_preprocess_any_mode_and_size():
     rgba = Image.new("RGBA", (100, 60), (255, 255, 255, 255))
     t = data.preprocess(rgba)

@@ -8,6 +8,7 @@ import math
 import pytest
 import torch
 
+from bounds.ibp import Resample
 from training import train_certified
 from training.models import CNN7, CNN7Config, ibp_init
 from training.runs import load_checkpoint
@@ -77,7 +78,6 @@ def test_a_run_trains_through_the_ramp_checkpoints_each_epoch_and_resumes(tmp_pa
 
 
 def test_a_run_at_a_smaller_working_input_resamples_first_and_its_history_is_kept_side_by_side(tmp_path) -> None:
-    from bounds.ibp import Resample
     from training import certified_runs
     from training.robustness.report import certified_runs as runs_table
 
@@ -94,4 +94,21 @@ def test_a_run_at_a_smaller_working_input_resamples_first_and_its_history_is_kep
     assert runs["cert28"]["recipe"]["side"] == 28 and runs["cert28"]["complete"]
     assert runs["cert28"]["history"] == ckpt["history"] and runs["cert28"]["epochs_run"] == 2
     row = runs_table(runs).splitlines()[2]
-    assert row.startswith("| `cert28` | fp32 | 28×28 | 2 of 2 |"), row
+    assert row.startswith("| `cert28` | fp32 | 32×32 | 28×28 | 2 of 2 |"), row
+
+
+def test_a_run_on_the_datasets_own_28x28_exports_a_model_whose_manifest_entry_names_that_input(tmp_path) -> None:
+    from service.artifacts import ModelEntry
+    from training.export import frozen_entry
+
+    config = train_certified.Config(dataset="mnist", root=DATA_ROOT, workdir=tmp_path, width=4, linear=16,
+                                    input_side=28, epochs=2, clean_epochs=1, ramp_epochs=1, limit=256, val_n=32,
+                                    dry_run=True, precision="fp32", out="native.ckpt")
+    train_certified.run(config)
+    model, ckpt = load_checkpoint(tmp_path / "mnist" / "native.ckpt")
+    assert ckpt["config"]["input_side"] == ckpt["config"]["side"] == 28
+    assert not any(isinstance(block, Resample) for block in model.blocks)  # no resize: the images as they are
+    assert model(torch.rand(2, 1, 28, 28)).shape == (2, 10)
+    entry = frozen_entry(model, ckpt, tmp_path / "native.pt", "classifier")
+    assert entry["input_shape"] == [1, 28, 28] and "1x28x28" in entry["certificate"]["space"]
+    assert ModelEntry.model_validate(entry).input_shape == [1, 28, 28]  # what the service reads

@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..artifacts import load_artifacts
-from ..models import NUM_CLASSES
+from ..models import INPUT_SHAPE, NUM_CLASSES
 from ..runs import load_checkpoint, predict
 
 PAPER_PURIFIER = "autoencoder-pgd"  # the paper's PGD purifier (10-d latent, PGD eps=0.3 training)
@@ -39,6 +39,7 @@ class Defense:
     classifier: nn.Module | None = None
     votes: int = 1
     attacked_as: str | None = None  # reuse the adversarial examples crafted against this defense
+    side: int = INPUT_SHAPE[1]  # the images it takes: side x side (a served model may have its own input shape)
 
     @property
     def stochastic(self) -> bool:
@@ -101,5 +102,7 @@ def served_pipelines(manifest: dict, models: dict) -> dict[str, Defense]:
         purifier = models[by_file[pipeline["purifier"]]] if pipeline.get("purifier") else None
         label = f"pipeline {name}: {by_file.get(pipeline.get('purifier'), 'no purifier')} -> {by_file[pipeline['classifier']]}"
         model = classifier if purifier is None else nn.Sequential(purifier, classifier)
-        out[name] = Defense(name, label, model, purifier, classifier)
+        first = manifest["models"][by_file[pipeline.get("purifier") or pipeline["classifier"]]]
+        side = first.get("input_shape", INPUT_SHAPE)[-1]
+        out[name] = Defense(name, label, model, purifier, classifier, side=side)
     return out

@@ -27,12 +27,15 @@ import argparse
 import json
 import logging
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 
 import torch
+from torch import Tensor
 
 from .. import data, train_classifier
 from ..advsets import AdvSetSpec, cached
+from ..models import INPUT_SHAPE
 from ..runs import pick_device, read_timings
 from ..steps import Common, derive, from_args
 from ..stats import rate
@@ -47,6 +50,9 @@ STAGES = ("table", "baselines", "checks", "autoattack", "recipes")
 FGSM_EPS = (0.1, 0.2, 0.3, 0.6)
 PGD_EPS = (0.1, 0.2, 0.3)
 OBLIVIOUS = ("none", "paper", "default", "vote")  # an oblivious attack targets the undefended classifier
+# attacks crafted on another model (the undefended classifier, the transfer surrogate), at the shared input shape:
+# a defense that takes another shape faces the white-box and black-box attacks on itself instead
+CRAFTED_ELSEWHERE = ("fgsm", "pgd", "transfer")
 ADAPTIVE_TABLE = ("default", "vote", "paper")
 ADAPTIVE_BASELINES = ("finetuned", "adv-training")
 CHECKED = ("default", "finetuned")  # convergence in steps and BPDA: the default purifier and the trained candidate
@@ -169,7 +175,8 @@ def plan(stage: str, defenses: dict[str, Defense], args: Config) -> list[tuple[s
     else:
         cells = _attack_plan(stage, list(defenses), args)
     return [(d, t, k) for d, t, k in cells if d in defenses and (not args.defenses or d in args.defenses)
-            and (not args.attacks or t.attack in args.attacks)]
+            and (not args.attacks or t.attack in args.attacks)
+            and (t.attack not in CRAFTED_ELSEWHERE or defenses[d].side == INPUT_SHAPE[1])]
 
 
 def _attack_plan(stage: str, names: list[str], args: Config) -> list[tuple[str, Threat, int]]:
@@ -200,6 +207,13 @@ def _attack_plan(stage: str, names: list[str], args: Config) -> list[tuple[str, 
     return [(d, t, k) for d, t, k in cells if d in names]
 
 
+@cache
+def test_images(args: Config, side: int) -> tuple[Tensor, Tensor]:
+    """The test split at ``side`` x ``side``: each defense is evaluated on the images it takes, loaded once."""
+    x, y = data.load_splits(args.root, args.dataset, limit=args.limit, side=side)["test"].tensors
+    return x, y
+
+
 def run(args: Config) -> None:
     docs_json = args.docs / "robustness" / f"{args.dataset}.json"
     if args.report_only:
@@ -207,7 +221,7 @@ def run(args: Config) -> None:
         return
     device = pick_device(args.device)
     run = args.run_dir
-    x, y = data.load_splits(args.root, args.dataset, limit=args.limit)["test"].tensors
+    x, y = test_images(args, INPUT_SHAPE[1])
     results = Results(docs_json, args.dataset, config={
         "n": min(args.n, len(x)), "check_n": min(args.check_n, len(x)), "eot_steps": args.steps,
         "eot_samples": args.eot, "restarts": args.restarts, "square_queries": args.queries, "votes": args.votes,
@@ -227,18 +241,19 @@ def run(args: Config) -> None:
                 results.put("recipes", name, recipes.summary(run, name, variant))
             defenses |= recipes.defenses(run, variants, device)
         for name, d in defenses.items():  # clean accuracy, unless measured on this very model already
+            dx, dy = test_images(args, d.side)
             if results.data["clean"].get(name, {}).get("fingerprint") != fingerprint(d.model):
-                results.put("clean", name, {**rate(d.predict(x, args.seed, device) == y),
+                results.put("clean", name, {**rate(d.predict(dx, args.seed, device) == dy),
                                             "fingerprint": fingerprint(d.model)})
             measured = results.data["certified"].get(name, {}).get("fingerprint") == fingerprint(d.model)
             if certified.certifiable(d) and not measured:
-                results.put("certified", name, {**certified.summary(d, x, y, AUTOATTACK_EPS[args.dataset], device),
+                results.put("certified", name, {**certified.summary(d, dx, dy, AUTOATTACK_EPS[args.dataset], device),
                                                 "fingerprint": fingerprint(d.model)})
         for name, threat, n in plan(stage, defenses, args):
             if threat.attack == "transfer" and surrogate is None:
                 continue
             d = defenses[name]
-            xs, ys = x[:n], y[:n]
+            xs, ys = (t[:n] for t in test_images(args, d.side))
             if threat.attack in ("fgsm", "pgd"):
                 spec = (AdvSetSpec("fgsm", eps=threat.eps) if threat.attack == "fgsm"
                         else AdvSetSpec("pgd", eps=threat.eps, alpha=0.01, steps=40))
