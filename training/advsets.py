@@ -52,14 +52,15 @@ class AdvSetSpec:
         return out
 
 
-def model_fingerprint(model: nn.Module, device: torch.device | str = "cpu") -> str:
+def model_fingerprint(model: nn.Module, device: torch.device | str = "cpu",
+                      shape: tuple[int, ...] = INPUT_SHAPE) -> str:
     """A short hash of what the model computes on a fixed probe batch, so that a cache never
     outlives the classifier it attacked.  It is the same for an eager module and its frozen
     TorchScript export (which has no state_dict, and whose saved bytes vary between saves), and
     on another CPU: the logits are hashed on a grid of ``FINGERPRINT_GRID``, far coarser than the
     float32 rounding by which those differ (about 1e-6), and far finer than the gap between two
-    trained models."""
-    probe = torch.rand(16, *INPUT_SHAPE, generator=torch.Generator().manual_seed(1234))
+    trained models. ``shape``: the model's input, for a model with its own."""
+    probe = torch.rand(16, *shape, generator=torch.Generator().manual_seed(1234))
     with torch.no_grad():
         logits = model(probe.to(device)).cpu()
     cells = torch.round(logits / FINGERPRINT_GRID).to(torch.int64)

@@ -230,3 +230,24 @@ def test_the_recipe_stage_also_measures_a_pipeline_named_on_the_command_line():
     assert {d for d, _, _ in plan("recipes", dict.fromkeys(names), Config(dataset="fashion-mnist",
                                                                          artifacts=ARTIFACTS))} == {
         "adv-trades", "adv-trades-epochs12"}
+
+
+def test_a_pipeline_on_its_own_input_shape_faces_only_attacks_on_itself_and_old_models_cells_are_dropped(tmp_path):
+    from torch import nn
+
+    from training.robustness.defenses import Defense
+    from training.robustness.results import Results
+    from training.robustness.threats import Threat
+
+    defenses = {"at-32": Defense("at-32", "", nn.Identity()), "at-28": Defense("at-28", "", nn.Identity(), side=28)}
+    cells = plan("autoattack", defenses, Config(dataset="mnist"))
+    attacks = {name: {t.attack for d, t, _ in cells if d == name} for name in defenses}
+    assert "transfer" in attacks["at-32"]  # crafted on the surrogate at the shared 32x32
+    assert attacks["at-28"] == {"autoattack", "eot-pgd", "square"}
+    results = Results(tmp_path / "mnist.json", "mnist", config={})
+    for defense, fingerprint in (("at-28", "old"), ("at-28", "new"), ("at-32", "old")):
+        results.cell(defense, Threat("square", 0.1 if fingerprint == "old" else 0.3),
+                     {"n": 10, "accuracy": 0.5, "fingerprint": fingerprint})
+    results.forget_other_models("at-28", "new")
+    kept = json.loads((tmp_path / "mnist.json").read_text())["cells"].values()
+    assert sorted((c["defense"], c["fingerprint"]) for c in kept) == [("at-28", "new"), ("at-32", "old")]

@@ -39,6 +39,16 @@ class Results:
         self.data[section][key] = value
         self.save()
 
+    def forget_other_models(self, defense: str, fingerprint: str) -> None:
+        """Drop the cells of ``defense`` measured on another model (one since retrained): they are not its figures,
+        and an attack the new model is not put to (another input shape) must not count in its worst case."""
+        stale = [key for key, c in self.data["cells"].items()
+                 if c["defense"] == defense and c["fingerprint"] != fingerprint]
+        for key in stale:
+            del self.data["cells"][key]
+        if stale:
+            self.save()
+
     def cell(self, defense: str, threat: Threat, result: dict) -> None:
         self.put("cells", f"{defense}|{threat.key()}|n{result['n']}", {"defense": defense, **asdict(threat), **result})
 

@@ -241,14 +241,15 @@ def run(args: Config) -> None:
                 results.put("recipes", name, recipes.summary(run, name, variant))
             defenses |= recipes.defenses(run, variants, device)
         for name, d in defenses.items():  # clean accuracy, unless measured on this very model already
+            results.forget_other_models(name, fingerprint(d))
             dx, dy = test_images(args, d.side)
-            if results.data["clean"].get(name, {}).get("fingerprint") != fingerprint(d.model):
+            if results.data["clean"].get(name, {}).get("fingerprint") != fingerprint(d):
                 results.put("clean", name, {**rate(d.predict(dx, args.seed, device) == dy),
-                                            "fingerprint": fingerprint(d.model)})
-            measured = results.data["certified"].get(name, {}).get("fingerprint") == fingerprint(d.model)
+                                            "fingerprint": fingerprint(d)})
+            measured = results.data["certified"].get(name, {}).get("fingerprint") == fingerprint(d)
             if certified.certifiable(d) and not measured:
                 results.put("certified", name, {**certified.summary(d, dx, dy, AUTOATTACK_EPS[args.dataset], device),
-                                                "fingerprint": fingerprint(d.model)})
+                                                "fingerprint": fingerprint(d)})
         for name, threat, n in plan(stage, defenses, args):
             if threat.attack == "transfer" and surrogate is None:
                 continue
@@ -268,7 +269,7 @@ def run(args: Config) -> None:
             hits = d.predict(adv, args.seed, device) == ys
             # what AutoAttack reported about the defense, kept with the cell (the attack cache may not last)
             reported = {"notes": found} if threat.attack in ("autoattack", "apgd") else {}
-            results.cell(name, threat, {**rate(hits), "attack_seconds": seconds, "fingerprint": fingerprint(d.model),
+            results.cell(name, threat, {**rate(hits), "attack_seconds": seconds, "fingerprint": fingerprint(d),
                                         "hits": "".join("1" if h else "0" for h in hits.tolist()), **reported})
             log.info("%s %s n=%d: %.4f", name, threat.key(), n, hits.float().mean())
         detector = detector_auc(defenses["default"], x[:args.n], y[:args.n], run, args, PGD_EPS, device)

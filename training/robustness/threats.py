@@ -75,9 +75,10 @@ class Threat:
         return EOTPGD(defense.model, **kwargs)
 
 
-def fingerprint(model) -> str:
+def fingerprint(defense: Defense) -> str:
+    """What the defense's model computes on a fixed probe batch at its input shape (``advsets.model_fingerprint``)."""
     torch.manual_seed(1234)  # the purifier's latent noise, so that a stochastic model hashes stably
-    return model_fingerprint(model)
+    return model_fingerprint(defense.model, shape=(1, defense.side, defense.side))
 
 
 def craft(threat: Threat, defense: Defense, x: Tensor, y: Tensor, cache: Path, device, chunk: int,
@@ -85,7 +86,7 @@ def craft(threat: Threat, defense: Defense, x: Tensor, y: Tensor, cache: Path, d
     """Adversarial images against ``defense``, the attack's total seconds and what it reported about the defense
     (AutoAttack's checks, deduplicated), in cached chunks of ``chunk`` images (a chunk's seed is its first
     index, so any prefix of the test set reuses them)."""
-    folder = Path(cache) / f"{threat.key()}-{fingerprint(defense.model)}"
+    folder = Path(cache) / f"{threat.key()}-{fingerprint(defense)}"
     advs, seconds, notes = [], 0.0, []
     for start in tqdm(range(0, len(x), chunk), desc=f"{defense.name} {threat.key()}", disable=cached_only):
         stop = min(start + chunk, len(x))
