@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from pydantic import BaseModel
 
 from service import schemas
@@ -89,6 +90,15 @@ class InferenceModel:
         cpu = purified.cpu()
         return purified, [Purified(cpu[i], l2[i], linf[i], mse[i]) for i in range(len(cpu))]
 
+    def _undefended_input(self, batch: torch.Tensor) -> torch.Tensor:
+        """The batch at the undefended classifier's input shape: a pipeline that takes another shape has its images
+        resized (bilinear, antialiased, as PIL resizes an upload) for the comparison."""
+        manifest = self.artifacts.manifest
+        shape = manifest.input_shape_of(manifest.classifier)
+        if list(batch.shape[1:]) == shape:
+            return batch
+        return F.interpolate(batch, size=shape[1:], mode="bilinear", antialias=True, align_corners=False).clamp(0, 1)
+
     def _classified(self, batch: torch.Tensor, classifier: str | None = None) -> list[Prediction]:
         with torch.inference_mode():
             return predictions(self.artifacts.classifiers[classifier or self.artifacts.manifest.classifier], batch)
@@ -135,7 +145,7 @@ class InferenceModel:
         batch = self._stack(images)
         certificates = None
         if self.branch is not None:
-            raw_future = self.branch.submit(self._classified, batch)
+            raw_future = self.branch.submit(self._classified, self._undefended_input(batch))
             defended, details, certificates = self._defended_branch(batch, pipeline)
             raw = raw_future.result()
         elif purifier is not None and classifier == manifest.classifier:  # one classifier call on both
@@ -145,7 +155,7 @@ class InferenceModel:
             raw, defended = both[: len(images)], both[len(images) :]
         else:
             defended, details, certificates = self._defended_branch(batch, pipeline)
-            raw = self._classified(batch)
+            raw = self._classified(self._undefended_input(batch))
         threshold = self.thresholds[purifier] if purifier is not None else None
         none = [None] * len(images)
         return [

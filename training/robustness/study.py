@@ -207,10 +207,14 @@ def _attack_plan(stage: str, names: list[str], args: Config) -> list[tuple[str, 
     return [(d, t, k) for d, t, k in cells if d in names]
 
 
-@cache
 def test_images(args: Config, side: int) -> tuple[Tensor, Tensor]:
     """The test split at ``side`` x ``side``: each defense is evaluated on the images it takes, loaded once."""
-    x, y = data.load_splits(args.root, args.dataset, limit=args.limit, side=side)["test"].tensors
+    return _test_split(Path(args.root), args.dataset, args.limit, side)
+
+
+@cache
+def _test_split(root: Path, dataset: str, limit: int | None, side: int) -> tuple[Tensor, Tensor]:
+    x, y = data.load_splits(root, dataset, limit=limit, side=side)["test"].tensors
     return x, y
 
 
