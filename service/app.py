@@ -64,7 +64,9 @@ def build_served(
             artifacts,
             model,
             classify=endpoint(Classify(model), artifacts.preprocessing_for(manifest.classifier)),
-            purify={name: endpoint(Purify(model, name), artifacts.preprocessing_for(name)) for name in artifacts.purifiers},
+            purify={
+                name: endpoint(Purify(model, name), artifacts.preprocessing_for(name)) for name in artifacts.purifiers
+            },
             defend={name: endpoint(Defend(model, name), pipeline_prep(name)) for name in manifest.pipelines},
             compose={name: endpoint(Defend(model, name), pipeline_prep(name)) for name in manifest.compositions},
         )

@@ -50,7 +50,9 @@ class Preprocessing:
         """The same preprocessing at another ``C x H x W`` (a model with its own input shape)."""
         channels, height, width = (int(v) for v in input_shape)
         if channels != self.channels or min(height, width) < 1:
-            raise ValueError(f"input shape {input_shape} does not suit {self.channels}-channel {self.color_mode!r} images")
+            raise ValueError(
+                f"input shape {input_shape} does not suit {self.channels}-channel {self.color_mode!r} images"
+            )
         return replace(self, height=height, width=width)
 
 

@@ -18,8 +18,8 @@ from .models import CNN7Config
 from .runs import read_timings
 from .steps import Common, from_args
 
-RECIPE = ("precision", "input_side", "side", "width", "linear", "epochs", "train_eps", "test_eps", "clean_epochs", "ramp_epochs",
-          "kappa_end", "reg_lambda", "lr", "batch_size", "seed", "val_n")
+RECIPE = ("precision", "input_side", "side", "width", "linear", "epochs", "train_eps", "test_eps", "clean_epochs",
+          "ramp_epochs", "kappa_end", "reg_lambda", "lr", "batch_size", "seed", "val_n")
 
 
 @dataclass(frozen=True)

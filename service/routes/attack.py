@@ -50,9 +50,8 @@ async def attack(
     pipeline = (query.pipeline or manifest.default_pipeline) if query.target == "pipeline" else None
     if pipeline is not None and pipeline not in manifest.pipelines:
         raise UnknownPipeline(f"pipeline {pipeline!r} is not served; choose one of {sorted(manifest.pipelines)}")
-    artifacts = served.artifacts
-    prep = artifacts.preprocessing_for(manifest.classifier) if pipeline is None else artifacts.pipeline_preprocessing(pipeline)
-    queries = await call.admit(prep)
+    target_endpoint = served.classify if pipeline is None else served.defend[pipeline]
+    queries = await call.admit(target_endpoint.preprocessing)  # decoded as the endpoint of its target decodes
     images = queries.images
     started = time.perf_counter()
     model = attacks.models[served.artifacts.dataset]

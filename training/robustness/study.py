@@ -245,16 +245,16 @@ def run(args: Config) -> None:
                 results.put("recipes", name, recipes.summary(run, name, variant))
             defenses |= recipes.defenses(run, variants, device)
         for name, d in defenses.items():  # clean accuracy, unless measured on this very model already
+            model_id = fingerprint(d)
             if name not in KNOWN_DEFENSES:  # a served pipeline retrained since: its old model's cells go
-                results.forget_other_models(name, fingerprint(d))
+                results.forget_other_models(name, model_id)
             dx, dy = test_images(args, d.side)
-            if results.data["clean"].get(name, {}).get("fingerprint") != fingerprint(d):
-                results.put("clean", name, {**rate(d.predict(dx, args.seed, device) == dy),
-                                            "fingerprint": fingerprint(d)})
-            measured = results.data["certified"].get(name, {}).get("fingerprint") == fingerprint(d)
+            if results.data["clean"].get(name, {}).get("fingerprint") != model_id:
+                results.put("clean", name, {**rate(d.predict(dx, args.seed, device) == dy), "fingerprint": model_id})
+            measured = results.data["certified"].get(name, {}).get("fingerprint") == model_id
             if certified.certifiable(d) and not measured:
                 results.put("certified", name, {**certified.summary(d, dx, dy, AUTOATTACK_EPS[args.dataset], device),
-                                                "fingerprint": fingerprint(d)})
+                                                "fingerprint": model_id})
         for name, threat, n in plan(stage, defenses, args):
             if threat.attack == "transfer" and surrogate is None:
                 continue
