@@ -80,7 +80,7 @@ def http_overhead_ms(summary: dict) -> float | None:
     return ours1["p50_ms"] - inprocess["defend_batch1"]["p50_ms"] - inprocess["decode"]["p50_ms"] if ours1 else None
 
 
-PEERS = ("litserve", "ray")  # the engines a user would pick instead, when the run has them
+PEERS = ("litserve", "ray", "bentoml")  # the engines a user would pick instead, when the run has them
 
 
 def cpu_outside_model_ms(summary: dict, concurrency: int) -> float | None:

@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from loadtest.server import Server, free_port, running, service_env
 
@@ -20,6 +21,18 @@ def _json_base64(png: bytes) -> tuple[bytes, str]:
     return json.dumps({"image": base64.b64encode(png).decode()}).encode(), "application/json"
 
 
+def _json_base64_list(png: bytes) -> tuple[bytes, str]:
+    return json.dumps({"images": [base64.b64encode(png).decode()]}).encode(), "application/json"
+
+
+def _as_is(answer: Any) -> dict:
+    return answer
+
+
+def _only_item(answer: Any) -> dict:
+    return answer[0]
+
+
 @dataclass(frozen=True)
 class Engine:
     key: str
@@ -29,6 +42,7 @@ class Engine:
     settings: dict[str, str] = field(default_factory=dict)
     args: tuple[str, ...] = ()
     body: Callable[[bytes], tuple[bytes, str]] = _raw_png
+    answer: Callable[[Any], dict] = _as_is  # the answer for one image, from the parsed JSON response
     # This service: it serves several datasets (the path names one) and reports batch sizes on /metrics.
     is_service: bool = True
 
@@ -61,8 +75,8 @@ def parse_variant(text: str) -> tuple[str, dict[str, str]]:
 def engines(
     max_batch_size: int, peer_batch_timeout_ms: float, variants: dict[str, dict[str, str]] | None = None
 ) -> dict[str, Engine]:
-    """(a) the service batching, (b) the service at batch 1, (c) naive FastAPI, (d) LitServe and Ray Serve, each
-    batching its own way, (e) the floor: a bare ASGI app answering a fixed body, (f) the same app
+    """(a) the service batching, (b) the service at batch 1, (c) naive FastAPI, (d) LitServe, Ray Serve and
+    BentoML, each batching its own way, (e) the floor: a bare ASGI app answering a fixed body, (f) the same app
     with the decode and the model call; then
     ``ours-<name>`` for each variant: the service, batching, with other ``PURIFIER_*`` settings."""
     batch = str(max_batch_size)
@@ -111,6 +125,16 @@ def engines(
                 "/healthz",
                 {"max_batch_size": batch},
                 ("--batch-timeout-ms", str(peer_batch_timeout_ms)),
+                is_service=False,
+            ),
+            Engine(
+                "bentoml",
+                f"BentoML, adaptive batching (max_batch_size={batch})",
+                "loadtest.bench.bentoml_app",
+                "/readyz",
+                {"max_batch_size": batch},
+                body=_json_base64_list,
+                answer=_only_item,
                 is_service=False,
             ),
             Engine("floor", "bare ASGI, a fixed JSON body", "loadtest.bench.floor_app", "/healthz",

@@ -31,7 +31,7 @@ logger = logging.getLogger(__name__)
 class BenchConfig:
     results: Path
     dataset: str = "mnist"
-    engines: tuple[str, ...] = ("ours", "ours-batch1", "naive", "litserve", "ray", "floor", "floor-model")
+    engines: tuple[str, ...] = ("ours", "ours-batch1", "naive", "litserve", "ray", "bentoml", "floor", "floor-model")
     concurrency: tuple[int, ...] = (1, 8, 32, 64)
     duration_s: float = 10.0
     rounds: int = 1
@@ -56,7 +56,7 @@ def check_answers(server: Server, engine: Engine, dataset: str, samples: list[Sa
             response = client.post(engine.path(dataset), content=body, headers={"content-type": content_type})
             if response.status_code != 200:
                 raise AnswerError(f"{engine.key}: {response.status_code} {response.text[:300]}")
-            correct += response.json()["label"] == sample.label
+            correct += engine.answer(response.json())["label"] == sample.label
     return {"samples": len(samples), "accuracy": correct / len(samples)}
 
 

@@ -58,6 +58,7 @@ def test_a_short_bench_of_every_engine_kind_writes_json_plots_and_the_same_repor
         "naive",
         "litserve",
         "ray",
+        "bentoml",
         "floor",
         "floor-model",
         "--concurrency",
@@ -77,7 +78,8 @@ def test_a_short_bench_of_every_engine_kind_writes_json_plots_and_the_same_repor
     done = subprocess.run(command, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=460, check=False)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     summary = json.loads((results / "bench.json").read_text())
-    assert list(summary["engines"]) == ["ours", "naive", "litserve", "ray", "floor", "floor-model", "ours-pooldecode"]
+    assert list(summary["engines"]) == ["ours", "naive", "litserve", "ray", "bentoml", "floor", "floor-model",
+                                     "ours-pooldecode"]
     # the floor with the model answers what every engine answers: it runs the same pipeline
     accuracy = {key: engine["answers"][0]["accuracy"] for key, engine in summary["engines"].items() if key != "floor"}
     assert len(set(accuracy.values())) == 1, accuracy  # the static floor answers a fixed label
