@@ -17,6 +17,7 @@ Bounds are computed in float32; a certificate asks for a strictly positive margi
 
 from __future__ import annotations
 
+import copy
 from typing import List, Optional, Tuple
 
 import torch
@@ -102,21 +103,42 @@ class LinearBlock(_Block):
         (measured at 8192 x 512, one thread); ``addmm`` reads the weight as trained and is left alone."""
         return torch.addmm(self.linear.bias, x, self.linear.weight.t())
 
+    def _by_input(self) -> Tensor:
+        """W and |W| side by side, one contiguous row per input (a constant once frozen): the rows of a subset of
+        inputs are read without touching the others."""
+        return torch.cat([self.linear.weight, self.linear.weight.abs()]).t().contiguous()
+
     def forward(self, x: Tensor) -> Tensor:
         return self.bn(self._affine(x)).relu()
 
     def interval(self, h: Tensor, mid: Tensor, rad: Tensor,
                  clean: bool = True) -> Tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
         """Clean output, output box, and the box that enters the ReLU (centre, radius)."""
-        if clean:  # one product for the clean rows and the centres: the weight is read once
-            both = self._affine(torch.cat([h, mid]))
-            h, mid = both[: h.size(0)], both[h.size(0):]
+        rows = torch.cat([h, mid]) if clean else mid  # one product for the clean rows and the centres
+        if self.training:
+            rows, rad = self._affine(rows), rad.mm(self.linear.weight.abs().t())
         else:
-            mid = self._affine(mid)
-        rad = rad.mm(self.linear.weight.abs().t())
+            rows, rad = self._live_products(rows, rad)
+        if clean:
+            h, mid = rows[: h.size(0)], rows[h.size(0):]
+        else:
+            mid = rows
         h, mid, rad = self._normalise(h, mid, rad, clean)
         out_mid, out_rad = _relu(mid, rad)
         return h.relu() if clean else h, out_mid, out_rad, mid, rad
+
+    def _live_products(self, rows: Tensor, rad: Tensor) -> Tuple[Tensor, Tensor]:
+        """``linear(rows)`` and ``rad`` times |W|, reading only the weights of the live inputs when at most half
+        are live. Past a ReLU most inputs are 0 in every row and every box of a request (about 70% on MNIST, 80%
+        on Fashion-MNIST), and on a CPU reading the weights, not the arithmetic, is the time."""
+        both = self.by_input if hasattr(self, "by_input") else self._by_input()  # see ``Bounded.for_export``
+        live = ((rows != 0).any(0) | (rad != 0).any(0)).nonzero().squeeze(1)
+        out = self.linear.out_features
+        if live.numel() * 2 <= both.size(0):  # every other input adds exactly 0 to every product
+            both = both.index_select(0, live)
+            return (torch.addmm(self.linear.bias, rows.index_select(1, live), both[:, :out]),
+                    rad.index_select(1, live).mm(both[:, out:]))
+        return self._affine(rows), rad.mm(both[:, out:])
 
 
 class Resample(nn.Module):
@@ -190,6 +212,16 @@ class Bounded(nn.Module):
         b = self.head.bias[labels].unsqueeze(1) - self.head.bias.unsqueeze(0)
         lower = torch.bmm(w, mid.unsqueeze(2)).squeeze(2) + b - torch.bmm(w.abs(), rad.unsqueeze(2)).squeeze(2)
         return logits, lower, kept
+
+    def for_export(self) -> "Bounded":
+        """An eval-mode copy whose dense layers keep ``_by_input()`` as an attribute, ``by_input``. Frozen, a
+        weight derived inside a method becomes that method's own constant; kept once, ``bounds`` and ``certify``
+        share it, and the exported file holds it once."""
+        model = copy.deepcopy(self).eval()
+        for block in model.blocks:
+            if isinstance(block, LinearBlock):
+                block.by_input = block._by_input().detach()
+        return model
 
     @torch.jit.export
     def bounds(self, x: Tensor, eps: Tensor, labels: Optional[Tensor]) -> Tuple[Tensor, Tensor]:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import torch
 
-from bounds import CERTIFICATE_METHODS
+from bounds import CERTIFICATE_METHODS, Bounded
 
 
 @contextmanager
@@ -26,6 +26,8 @@ def freeze(model: torch.nn.Module) -> torch.jit.ScriptModule:
     """Script and freeze an eval-mode copy on the CPU (it loads on CPU and CUDA), keeping the methods a
     certifiable model exports (``bounds.CERTIFICATE_METHODS``)."""
     keep = [name for name in CERTIFICATE_METHODS if hasattr(model, name)]
+    if isinstance(model, Bounded):
+        model = model.for_export()
     with quiet_jit():
         return torch.jit.freeze(torch.jit.script(model.cpu().eval()), preserved_attrs=keep)
 

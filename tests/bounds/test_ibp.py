@@ -100,15 +100,31 @@ def test_training_mode_normalises_the_box_with_the_clean_batch_statistics() -> N
     assert torch.allclose(lower, logits.gather(1, labels[:, None]) - logits, atol=1e-4)
 
 
+@pytest.mark.parametrize("live_share", [0.05, 0.3, 0.9])
+def test_a_dense_layer_bound_skips_only_inputs_that_are_zero_in_every_row(live_share: float) -> None:
+    torch.manual_seed(7)
+    block = LinearBlock(400, 32).eval()
+    live = (torch.rand(400) < live_share).float()
+    rows, rad = torch.randn(6, 400) * live, torch.rand(5, 400) * live  # clean and centre rows; radii
+    weight, bias = block.linear.weight, block.linear.bias
+    with torch.no_grad():
+        for model in (block, Bounded([block], nn.Linear(32, 10)).for_export().blocks[0]):
+            got_rows, got_rad = model._live_products(rows, rad)
+            assert torch.allclose(got_rows, torch.addmm(bias, rows, weight.t()), atol=TOL)
+            assert torch.allclose(got_rad, rad.mm(weight.abs().t()), atol=TOL)
+    assert not hasattr(block, "by_input")  # the export's copy keeps the layout; the trained network is untouched
+
+
 def _frozen(net: Bounded) -> torch.jit.ScriptModule:
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=r"`torch\.jit\.\w+` is deprecated", category=FutureWarning)
         return torch.jit.freeze(torch.jit.script(net), preserved_attrs=["bounds", "certify"])
 
 
-def test_frozen_torchscript_bounds_and_certificates_match_the_eager_network() -> None:
+@pytest.mark.parametrize("exported", [False, True])
+def test_frozen_torchscript_bounds_and_certificates_match_the_eager_network(exported: bool) -> None:
     net, x = small_net(4), torch.rand(8, 1, 32, 32)
-    frozen = _frozen(net)
+    frozen = _frozen(net.for_export() if exported else net)
     labels = net(x).argmax(1)
     eps = torch.full((8,), 0.01)
     with torch.no_grad():
