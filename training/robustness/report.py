@@ -195,14 +195,13 @@ def certified_runs(runs: dict) -> str:
         history, recipe = r["history"], r["recipe"]
         best = max(range(len(history)), key=lambda i: history[i]["certified"])
         at = [f"{100 * history[e - 1]['certified']:.1f}%" if len(history) >= e else "–" for e in CHECKPOINT_EPOCHS]
-        rows.append([f"`{name}`", recipe["precision"], f"{recipe['input_side']}×{recipe['input_side']}",
-                     f"{recipe['side']}×{recipe['side']}",
+        rows.append([f"`{name}`", recipe["precision"], str(recipe["width"]),
+                     f"{recipe['input_side']}×{recipe['input_side']}", f"{recipe['side']}×{recipe['side']}",
                      f"{r['epochs_run']} of {recipe['epochs']}" + ("" if r["complete"] else " (stopped)"),
                      minutes(r["train_seconds"]), *at, f"{100 * history[best]['certified']:.1f}% (epoch {best + 1})",
                      f"{100 * history[best]['clean']:.1f}%"])
-    return table(["run", "precision", "input", "working input", "epochs", "training", *(f"certified, epoch {e}"
-                                                                                for e in CHECKPOINT_EPOCHS),
-                  "best certified", "clean there"], rows)
+    return table(["run", "precision", "width", "input", "working input", "epochs", "training",
+                  *(f"certified, epoch {e}" for e in CHECKPOINT_EPOCHS), "best certified", "clean there"], rows)
 
 
 def write(docs: Path) -> None:
