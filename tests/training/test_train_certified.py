@@ -94,7 +94,7 @@ def test_a_run_at_a_smaller_working_input_resamples_first_and_its_history_is_kep
     assert runs["cert28"]["recipe"]["side"] == 28 and runs["cert28"]["complete"]
     assert runs["cert28"]["history"] == ckpt["history"] and runs["cert28"]["epochs_run"] == 2
     row = runs_table(runs).splitlines()[2]
-    assert row.startswith("| `cert28` | fp32 | 32×32 | 28×28 | 2 of 2 |"), row
+    assert row.startswith("| `cert28` | fp32 | 4 | 32×32 | 28×28 | 2 of 2 |"), row
 
 
 def test_a_run_on_the_datasets_own_28x28_exports_a_model_whose_manifest_entry_names_that_input(tmp_path) -> None:
