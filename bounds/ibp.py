@@ -214,13 +214,14 @@ class Bounded(nn.Module):
         return logits, lower, kept
 
     def for_export(self) -> "Bounded":
-        """An eval-mode copy whose dense layers keep ``_by_input()`` as an attribute, ``by_input``. Frozen, a
-        weight derived inside a method becomes that method's own constant; kept once, ``bounds`` and ``certify``
-        share it, and the exported file holds it once."""
+        """An eval-mode copy whose dense layers keep ``_by_input()`` as a buffer, ``by_input`` (not saved in a
+        state dict; moved with the module by ``.cpu()`` or ``.to()``). Frozen, a weight derived inside a method
+        becomes that method's own constant; kept once, ``bounds`` and ``certify`` share it, and the exported file
+        holds it once."""
         model = copy.deepcopy(self).eval()
         for block in model.blocks:
             if isinstance(block, LinearBlock):
-                block.by_input = block._by_input().detach()
+                block.register_buffer("by_input", block._by_input().detach(), persistent=False)
         return model
 
     @torch.jit.export

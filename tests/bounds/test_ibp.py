@@ -113,6 +113,9 @@ def test_a_dense_layer_bound_skips_only_inputs_that_are_zero_in_every_row(live_s
             assert torch.allclose(got_rows, torch.addmm(bias, rows, weight.t()), atol=TOL)
             assert torch.allclose(got_rad, rad.mm(weight.abs().t()), atol=TOL)
     assert not hasattr(block, "by_input")  # the export's copy keeps the layout; the trained network is untouched
+    exported = Bounded([LinearBlock(400, 32)], nn.Linear(32, 10)).for_export().double()
+    assert exported.blocks[0].by_input.dtype == torch.float64  # a buffer: it follows the module's moves
+    assert "blocks.0.by_input" not in exported.state_dict()
 
 
 def _frozen(net: Bounded) -> torch.jit.ScriptModule:
