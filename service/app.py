@@ -10,6 +10,7 @@ from typing import Any
 
 import torch
 from fastapi import FastAPI, Response
+from fastapi.routing import APIRoute
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -19,11 +20,12 @@ from service.artifacts import load_dataset, resolve_device
 from service.attacking import build_attacks
 from service.batching import Batcher
 from service.config import Settings, get_settings
+from service.dispatch import DirectRoutes
 from service.errors import ArtifactError, install_error_handlers
 from service.images import Preprocessing, decode_image, encode_png
 from service.inference import Classify, Defend, InferenceModel, Operation, Purify, branch_executor
 from service.metrics import PrometheusObserver, RequestMetricsMiddleware
-from service.routes import api_router
+from service.routes import ROUTERS, api_router
 from service.routes.demo import STATIC_DIR
 from service.samples import load_samples
 from service.state import Endpoint, Runtime, Served
@@ -163,6 +165,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         telemetry=telemetry,
     )
     app.state.runtime = Runtime(settings)
+    routes = [route for router in ROUTERS for route in router.routes if isinstance(route, APIRoute)]
+    # innermost: metrics, error mapping and CORS see both paths; OpenTelemetry's spans need FastAPI's own path
+    app.add_middleware(
+        DirectRoutes, fastapi_app=app, routes=routes, enabled=settings.direct_routes and not settings.opentelemetry
+    )
     install_error_handlers(app)
     install_served_openapi(app)
     app.include_router(api_router)

@@ -125,6 +125,12 @@ class Settings(BaseSettings):
         description="FastAPI's OpenTelemetry spans, metrics and logs, when an OpenTelemetry SDK is configured; "
         "off, the hot path skips the per-request check (`/metrics` is Prometheus either way)",
     )
+    direct_routes: bool = Field(
+        True,
+        description="dispatch the API routes by a plan compiled at start-up instead of FastAPI's per-request "
+        "routing and dependency solving; the same answers and errors, less CPU per request (off with "
+        "`opentelemetry`, whose spans need FastAPI's path)",
+    )
     host: str = Field("127.0.0.1", description="interface to listen on; `0.0.0.0` in the image")
     port: int = Field(8000, ge=0, le=65535, description="port to listen on")
     log_level: Literal["critical", "error", "warning", "info", "debug"] = Field(

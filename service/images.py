@@ -3,6 +3,7 @@
 import base64
 import binascii
 import io
+import struct
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -21,6 +22,7 @@ RESAMPLING = {
 }
 # What the endpoints accept; Image.open tries no other decoder (no EPS, no TIFF, ...).
 FORMATS = ("PNG", "JPEG", "WEBP", "BMP")
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
 @dataclass(frozen=True)
@@ -67,7 +69,11 @@ def decode_base64(text: str) -> bytes:
 
 
 def pixel_count(data: bytes) -> int:
-    """Width × height from the header alone (about 11 µs, no decoding); 0 when unreadable, so decoding says why."""
+    """Width × height as the header claims, nothing decoded: a PNG's from its IHDR chunk (about 1 µs), any other
+    format's through Pillow (about 11 µs); 0 when unreadable, so decoding says why."""
+    if data[:8] == PNG_SIGNATURE and data[12:16] == b"IHDR" and len(data) >= 24:
+        width, height = struct.unpack(">II", data[16:24])
+        return width * height
     try:
         width, height = Image.open(io.BytesIO(data), formats=FORMATS).size
     except (Image.DecompressionBombError, OSError, SyntaxError, ValueError, EOFError):

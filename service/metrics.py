@@ -2,8 +2,11 @@
 
 import logging
 import time
+from functools import lru_cache
+from typing import Any
 
 from prometheus_client import Counter, Gauge, Histogram
+from prometheus_client.metrics import MetricWrapperBase
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 logger = logging.getLogger(__name__)
@@ -31,16 +34,23 @@ FLAGGED_CLIENTS = Counter("purifier_query_attack_flagged_clients_total", "Times 
 FLAGGED_QUERIES = Counter("purifier_query_attack_flagged_queries_total", "Images from clients flagged at the time")
 
 
+@lru_cache(maxsize=4096)
+def child(metric: MetricWrapperBase, *labels: str) -> Any:
+    """The metric's series for these label values, looked up once: ``labels()`` checks and locks on every call.
+    Only for label sets that are bounded and never removed (a client's budget series is removed with it)."""
+    return metric.labels(*labels)
+
+
 class PrometheusObserver:
     """Receives the batcher's fixed-point events."""
 
     def queue_depth(self, name: str, depth: int) -> None:
-        QUEUE_DEPTH.labels(name).set(depth)
+        child(QUEUE_DEPTH, name).set(depth)
 
     def batch_done(self, name: str, size: int, queue_wait_s: float, predict_s: float) -> None:
-        BATCH_SIZE.labels(name).observe(size)
-        QUEUE_WAIT.labels(name).observe(queue_wait_s)
-        PREDICT_LATENCY.labels(name).observe(predict_s)
+        child(BATCH_SIZE, name).observe(size)
+        child(QUEUE_WAIT, name).observe(queue_wait_s)
+        child(PREDICT_LATENCY, name).observe(predict_s)
 
 
 class StatusNotingSend:
@@ -77,8 +87,8 @@ class RequestMetricsMiddleware:
 def _record_request(endpoint: str, method: str, status: int, seconds: float) -> None:
     """A failure here is logged, never raised into the request."""
     try:
-        REQUESTS.labels(endpoint, method, str(status)).inc()
-        REQUEST_LATENCY.labels(endpoint).observe(seconds)
+        child(REQUESTS, endpoint, method, str(status)).inc()
+        child(REQUEST_LATENCY, endpoint).observe(seconds)
     except Exception:
         logger.exception("recording request metrics failed")
 
@@ -94,6 +104,6 @@ def forget_client(client: str) -> None:
 def record_rejection(reason: str) -> None:
     """Count one refused request by reason; never raises."""
     try:
-        REJECTIONS.labels(reason).inc()
+        child(REJECTIONS, reason).inc()
     except Exception:
         logger.exception("recording a rejection failed")

@@ -4,6 +4,7 @@ from fastapi import APIRouter
 
 from service.routes import attack, classify, defended, demo, health, purify, samples
 
+ROUTERS = [module.router for module in (purify, classify, defended, attack, samples, demo, health)]
 api_router = APIRouter()
-for module in (purify, classify, defended, attack, samples, demo, health):
-    api_router.include_router(module.router)
+for router in ROUTERS:
+    api_router.include_router(router)
