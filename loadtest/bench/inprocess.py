@@ -14,6 +14,7 @@ from collections.abc import Callable
 
 import torch
 
+from loadtest.bench.analysis import ceiling_case
 from loadtest.bench.pipeline import Pipeline
 from loadtest.samples import Sample
 from loadtest.stats import summarize
@@ -38,10 +39,11 @@ def _per_batch(times_ms: list[float], cpu_ms: float, batch_size: int) -> dict[st
 
 
 def measure(
-    pipeline: Pipeline, samples: list[Sample], repeats: int, rounds: int = 10
+    pipeline: Pipeline, samples: list[Sample], repeats: int, max_batch_size: int = 64, rounds: int = 10
 ) -> dict[str, dict[str, float]]:
     """Warm every shape first (TorchScript specializes on its first runs), then time ``repeats`` calls of each,
-    interleaved in ``rounds`` (a drift in the machine's speed then moves every case alike, not one of them)."""
+    interleaved in ``rounds`` (a drift in the machine's speed then moves every case alike, not one of them).
+    ``defend`` is also timed at ``max_batch_size``, the largest batch the servers run: their ceiling."""
     images = [pipeline.decode(sample.png) for sample in samples]
     one = torch.stack(images[:1])
     many = torch.stack([images[i % len(images)] for i in range(64)])
@@ -68,6 +70,8 @@ def measure(
         "defend_forwards_batch1": (lambda: forwards(one), 1, repeats),
         "defend_batch1": (lambda: pipeline.defend(images[:1]), 1, repeats),
         "defend_batch64": (lambda: pipeline.defend(list(many)), 64, max(repeats // 10, 5)),
+        ceiling_case(max_batch_size): (lambda: pipeline.defend(list(many[:max_batch_size])), max_batch_size,
+                                       max(repeats * 2 // max_batch_size, 5)),
         "defend_serial_batch1": (lambda: serial.defend(images[:1], pipeline.operation.name), 1, repeats),
         "defend_serial_batch64": (lambda: serial.defend(list(many), pipeline.operation.name), 64, max(repeats // 10, 5)),
     }

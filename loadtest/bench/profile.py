@@ -24,6 +24,43 @@ FRAMES_OF_INTEREST = {
     "RequestMetricsMiddleware.__call__": "the request-metrics middleware and everything inside it",
     "_record_request": "recording the request's metrics",
 }
+# Each sample of the event loop goes to one stage of a request: that of the innermost frame named here (a name,
+# or a class for all its methods), else ``LOOP`` or ``OTHER``.
+STAGES = {
+    "HttpToolsProtocol": "HTTP: uvicorn parsing requests, writing responses",
+    "RequestResponseCycle.run_asgi": "HTTP: uvicorn parsing requests, writing responses",
+    "RequestResponseCycle.send": "HTTP: uvicorn parsing requests, writing responses",
+    "RequestResponseCycle.receive": "HTTP: uvicorn parsing requests, writing responses",
+    "FastAPI.__call__": "framework: middleware, routing, parameters",
+    "DirectRoutes": "framework: middleware, routing, parameters",
+    "Step": "framework: middleware, routing, parameters",
+    "model_request": "framework: middleware, routing, parameters",
+    "ModelRequest": "framework: middleware, routing, parameters",
+    "admit": "framework: middleware, routing, parameters",
+    "solve_dependencies": "framework: middleware, routing, parameters",
+    "request_params_to_args": "framework: middleware, routing, parameters",
+    "request_response": "framework: middleware, routing, parameters",
+    "get_request_handler": "framework: middleware, routing, parameters",
+    "wrap_app_handling_exceptions": "framework: middleware, routing, parameters",
+    "run_endpoint_function": "framework: middleware, routing, parameters",
+    "APIRouter": "framework: middleware, routing, parameters",
+    "_IncludedRouter": "framework: middleware, routing, parameters",
+    "read_payloads": "parse: body and content type",
+    "read_body": "parse: body and content type",
+    "decode_image": "decode: PNG to tensor",
+    "pixel_count": "decode: PNG to tensor",
+    "read_images": "decode: PNG to tensor",
+    "Guard": "guard: budget and query-attack detector",
+    "Batcher": "queue: batching and the hand-off to the inference thread",
+    "Endpoint.answer": "encode: results to JSON",
+    "serialize_response": "encode: results to JSON",
+    "_record_request": "metrics",
+    "PrometheusObserver": "metrics",
+}
+OTHER = "the rest: asyncio, the garbage collector, ..."
+# Samples in the event loop's own frame: uvloop's C code (callbacks, sockets) and its waits for I/O, which py-spy
+# cannot tell apart; the thread's measured CPU time is what bounds them.
+LOOP = "uvloop: its C code and its idle waits"
 RATE_HZ = 250
 _LOCATION = re.compile(r" \((?:.*?site-packages/|.*?/)?([^()]*?)(?::\d+)?\)$")
 
@@ -49,11 +86,21 @@ def _thread(frame: str) -> str:
     return re.sub(r"[_ ]?\d+$", "", name)
 
 
+def _stage(names: list[str]) -> str:
+    """The stage of a sample, from its frames' names (outermost first)."""
+    for name in reversed(names):
+        stage = STAGES.get(name) or STAGES.get(name.split(".", 1)[0])
+        if stage is not None:
+            return stage
+    return LOOP if names and names[-1] == "Runner.run" else OTHER
+
+
 def summarize(raw: Path, seconds: float, top: int = 8) -> dict:
     """Per thread: how busy it was (non-idle samples over the samples ``seconds`` hold), share of all samples,
-    top self frames and the inclusive share of each frame of interest."""
+    top self frames, the inclusive share of each frame of interest, and the share of each stage."""
     samples: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
     inclusive: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
+    stages: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
     totals: collections.Counter = collections.Counter()
     for line in raw.read_text().splitlines():
         stack, _, count = line.rpartition(" ")
@@ -69,6 +116,7 @@ def summarize(raw: Path, seconds: float, top: int = 8) -> dict:
         samples[thread][_LOCATION.sub(r" (\1)", frames[-1])] += n
         for name in {name for name in FRAMES_OF_INTEREST for frame in frames[1:] if frame.startswith(name + " ")}:
             inclusive[thread][name] += n
+        stages[thread][_stage([frame.split(" (", 1)[0] for frame in frames[1:]])] += n
     everything = sum(totals.values()) or 1
     return {
         thread: {
@@ -78,6 +126,7 @@ def summarize(raw: Path, seconds: float, top: int = 8) -> dict:
             "inclusive": {
                 name: round(inclusive[thread][name] / n, 3) for name in FRAMES_OF_INTEREST if inclusive[thread][name]
             },
+            "stages": {stage: round(k / n, 4) for stage, k in stages[thread].most_common()},
         }
         for thread, n in totals.most_common(4)
     }

@@ -140,11 +140,28 @@ def profile_table(summary: dict) -> str:
                     "; ".join(f"{name} {100 * share:.0f} %" for name, share in t["inclusive"].items()) or "–",
                     "; ".join(f"`{frame}` {100 * share:.0f} %" for frame, share in t["top_self"][:4]),
                 ]
-                for thread, t in profile.items()
+                for thread, t in profile["threads"].items()
             ]
     if not rows:
         return "Not profiled in this run (add `--profile`)."
     return table(["engine", "c", "thread", "busy", "inclusive (of its samples)", "top self frames"], rows)
+
+
+def stages_table(summary: dict) -> str:
+    """CPU per request by stage, from each profiled window: the event loop's samples split by stage, and the
+    inference threads' samples, turned into core-ms per request by the window's own throughput."""
+    columns = [
+        (key, p)
+        for key, engine in summary["engines"].items()
+        for p in engine["points"]
+        if p.get("profile") and "error" not in p["profile"]
+    ]
+    if not columns:
+        return "Not profiled in this run (add `--profile`)."
+    per_request = [analysis.stage_ms(p) for _, p in columns]
+    stages = list(dict.fromkeys(stage for ms in per_request for stage in ms))
+    rows = [[stage, *(_f(ms.get(stage, 0.0), ".3f") for ms in per_request)] for stage in stages]
+    return table(["core-ms per request", *(f"{key} c={p['concurrency']}" for key, p in columns)], rows)
 
 
 def request_table(summary: dict) -> str:
@@ -179,6 +196,7 @@ def blocks(summary: dict) -> dict[str, str]:
         "performance-request": request_table(summary),
         "performance-inprocess": inprocess_table(summary),
         "performance-profile": profile_table(summary),
+        "performance-stages": stages_table(summary),
         "performance-machine": machine_table(summary),
     }
 

@@ -125,25 +125,30 @@ def bench_engine(engine: Engine, config: BenchConfig, samples: list[Sample], rnd
                 stats.get("p95_ms", nan),
                 result.cpu,
             )
-        if config.profile and rnd == 0 and engine.key == "ours":
-            top = max(config.concurrency)
-            found = profile_window(server, requests, top, config)
-            if found is not None:
-                out["profiles"][top] = found
+        if config.profile and rnd == 0 and (engine.key == "ours" or engine.key.removeprefix("ours-") in config.variants):
+            for concurrency in sorted({min(config.concurrency), max(config.concurrency)}):
+                found = profile_window(server, engine.key, requests, concurrency, config)
+                if found is not None:
+                    out["profiles"][concurrency] = found
     return out
 
 
-def profile_window(server: Server, requests: list[bytes], concurrency: int, config: BenchConfig) -> dict | None:
+def profile_window(
+    server: Server, key: str, requests: list[bytes], concurrency: int, config: BenchConfig
+) -> dict | None:
     """py-spy over one more window of load at ``concurrency``, whose answers are not counted: sampling takes CPU
-    from the server, so a profiled window is never a measured one. None when py-spy is missing."""
-    spy = config.results / f"ours-c{concurrency}.pyspy.txt"
+    from the server, so a profiled window is never a measured one; its own throughput turns the samples into
+    CPU per request. None when py-spy is missing."""
+    spy = config.results / f"{key}-c{concurrency}.pyspy.txt"
     spy_s = max(1, round(config.warmup_s + config.duration_s))
     process = profile.record(server.pid, spy_s, spy)
     if process is None:
         return None
-    measure_point(server, requests, concurrency, config)
+    result = measure_point(server, requests, concurrency, config)
     _, stderr = process.communicate()
-    return profile.summarize(spy, spy_s) if process.returncode == 0 else {"error": stderr.decode()[-500:]}
+    if process.returncode != 0:
+        return {"error": stderr.decode()[-500:]}
+    return {"throughput_rps": result.throughput, "threads": profile.summarize(spy, spy_s)}
 
 
 def bench_engines(config: BenchConfig, samples: list[Sample]) -> dict:
@@ -183,7 +188,9 @@ def run(config: BenchConfig) -> dict:
         "device": settings.device,
     }
     logger.info("in-process model time (%d repeats)", config.inprocess_repeats)
-    summary["inprocess"] = inprocess.measure(Pipeline.load(settings), samples, config.inprocess_repeats)
+    summary["inprocess"] = inprocess.measure(
+        Pipeline.load(settings), samples, config.inprocess_repeats, config.max_batch_size
+    )
     summary["engines"] = bench_engines(config, samples)
     summary["machine"]["load_average_end"] = load_average()
     (config.results / "bench.json").write_text(json.dumps(summary, indent=1))
