@@ -62,11 +62,12 @@ test: data chromium
 loadtest: $(VENV)/.test
 	$(PY) -m loadtest $(LOADTEST_ARGS)
 
-## bench: ours (batching, batch 1, thread-pool decoding, serial defend, 2 workers) vs naive FastAPI, LitServe,
+## bench: ours (batching, batch 1, FastAPI's own routing, thread-pool decoding, serial defend, 2 workers) vs naive FastAPI, LitServe,
 ## Ray Serve and BentoML, beside the floor (a bare ASGI app, with and without the model)
-## at concurrency 1-64, two interleaved rounds (~25 min; run it on a quiet machine); rewrites docs/performance.md
+## at concurrency 1-64, two interleaved rounds (~30 min; run it on a quiet machine); rewrites docs/performance.md
 bench: $(VENV)/.test
-	$(PY) -m loadtest.bench --rounds 2 --profile --variant pool-decode:inline_decode_max_pixels=0 \
+	$(PY) -m loadtest.bench --rounds 2 --profile --variant fastapi-routing:direct_routes=false \
+		--variant pool-decode:inline_decode_max_pixels=0 \
 		--variant serial-defend:parallel_defend=false --variant workers2:workers=2 --variant otel:opentelemetry=true \
 		--write-docs $(BENCH_ARGS)
 
