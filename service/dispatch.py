@@ -5,9 +5,9 @@ On every request FastAPI matches the path against each route, then solves every 
 every parameter through its general machinery: about a third of the event loop's CPU per `/defended-classify`.
 A plan keeps, per route, its query and header fields and its dependency calls in FastAPI's order, so the same
 validators and functions run with none of that search. A request whose parameters do not all validate takes
-FastAPI's path, so every error is FastAPI's own; so does any route a plan cannot express (path, cookie, body or
-security parameters, generator or sync functions, a custom response class) and any request under a root path
-or with dependency overrides set.
+FastAPI's path, so every error is FastAPI's own. So does any route a plan cannot express (path, cookie, body or
+security parameters, generator or sync functions, a custom response class or a body limit of its own), and any
+request under a root path or while dependency overrides are set.
 """
 
 from collections.abc import Callable, Sequence
@@ -128,7 +128,8 @@ def _plain(annotation: Any) -> bool:
 
 def _params(dependant: Dependant) -> tuple[Param, ...] | None:
     fields = [(field, False) for field in dependant.query_params] + [(f, True) for f in dependant.header_params]
-    if not all(_plain(field.field_info.annotation) and field.field_info.validation_alias is None for field, _ in fields):
+    plain = (_plain(field.field_info.annotation) and field.field_info.validation_alias is None for field, _ in fields)
+    if not all(plain):
         return None
     return tuple(Param(field.name, field.alias, in_headers, field) for field, in_headers in fields)
 
@@ -196,7 +197,12 @@ class Plan:
 
 
 def compile_plan(route: APIRoute) -> Plan | None:
-    if route.response_field is None or not isinstance(route.response_class, DefaultPlaceholder):
+    """A route's plan; None where FastAPI must answer (no response model, its own response class or body limit)."""
+    if (
+        route.response_field is None
+        or not isinstance(route.response_class, DefaultPlaceholder)
+        or getattr(route, "max_body_size", None) is not None
+    ):
         return None
     step = compile_step(route.dependant)
     return None if step is None else Plan(route, step)

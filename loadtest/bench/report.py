@@ -120,28 +120,37 @@ def inprocess_table(summary: dict) -> str:
     return table(["what", "batch", "p50 ms", "p95 ms", "per image ms (p50 / batch)", "runs"], rows)
 
 
+def _profiled(summary: dict) -> list[tuple[str, dict]]:
+    """The profiled points the page shows: the service's, and those of its variant with FastAPI's own routing
+    (the service before direct dispatch); the JSON keeps every variant's."""
+    return [
+        (key, p)
+        for key, engine in summary["engines"].items()
+        if key == "ours" or engine["settings"].get("direct_routes") == "false"
+        for p in engine["points"]
+        if p.get("profile")
+    ]
+
+
 def profile_table(summary: dict) -> str:
     """py-spy per profiled point: how busy each thread was, and where its samples fell."""
     rows = []
-    for key, engine in summary["engines"].items():
-        for p in engine["points"]:
-            profile = p.get("profile")
-            if not profile:
-                continue
-            if "error" in profile:
-                rows.append([key, str(p["concurrency"]), "py-spy failed", "–", profile["error"].strip(), ""])
-                continue
-            rows += [
-                [
-                    key,
-                    str(p["concurrency"]),
-                    thread,
-                    _f(100 * t["busy"], ".0f") + " %",
-                    "; ".join(f"{name} {100 * share:.0f} %" for name, share in t["inclusive"].items()) or "–",
-                    "; ".join(f"`{frame}` {100 * share:.0f} %" for frame, share in t["top_self"][:4]),
-                ]
-                for thread, t in profile["threads"].items()
+    for key, p in _profiled(summary):
+        profile = p["profile"]
+        if "error" in profile:
+            rows.append([key, str(p["concurrency"]), "py-spy failed", "–", profile["error"].strip(), ""])
+            continue
+        rows += [
+            [
+                key,
+                str(p["concurrency"]),
+                thread,
+                _f(100 * t["busy"], ".0f") + " %",
+                "; ".join(f"{name} {100 * share:.0f} %" for name, share in t["inclusive"].items()) or "–",
+                "; ".join(f"`{frame}` {100 * share:.0f} %" for frame, share in t["top_self"][:4]),
             ]
+            for thread, t in profile["threads"].items()
+        ]
     if not rows:
         return "Not profiled in this run (add `--profile`)."
     return table(["engine", "c", "thread", "busy", "inclusive (of its samples)", "top self frames"], rows)
@@ -150,12 +159,7 @@ def profile_table(summary: dict) -> str:
 def stages_table(summary: dict) -> str:
     """CPU per request by stage, from each profiled window: the event loop's samples split by stage, and the
     inference threads' samples, turned into core-ms per request by the window's own throughput."""
-    columns = [
-        (key, p)
-        for key, engine in summary["engines"].items()
-        for p in engine["points"]
-        if p.get("profile") and "error" not in p["profile"]
-    ]
+    columns = [(key, p) for key, p in _profiled(summary) if "error" not in p["profile"]]
     if not columns:
         return "Not profiled in this run (add `--profile`)."
     per_request = [analysis.stage_ms(p) for _, p in columns]

@@ -125,7 +125,8 @@ def bench_engine(engine: Engine, config: BenchConfig, samples: list[Sample], rnd
                 stats.get("p95_ms", nan),
                 result.cpu,
             )
-        if config.profile and rnd == 0 and (engine.key == "ours" or engine.key.removeprefix("ours-") in config.variants):
+        profiled = engine.key == "ours" or engine.key.removeprefix("ours-") in config.variants
+        if config.profile and rnd == 0 and profiled:
             for concurrency in sorted({min(config.concurrency), max(config.concurrency)}):
                 found = profile_window(server, engine.key, requests, concurrency, config)
                 if found is not None:

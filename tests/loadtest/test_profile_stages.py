@@ -12,7 +12,7 @@ APP = ROOT + ";RequestResponseCycle.run_asgi (uvicorn/protocols/http/httptools_i
 ROUTE = APP + ";DirectRoutes.__call__ (service/dispatch.py:1);Step.run (service/dispatch.py:2)"
 RAW = "\n".join(
     [
-        f"{ROUTE};read_images (service/payloads.py:77);decode_image (service/images.py:84);ImageFile.load (PIL/x.py:3) 30",
+        f"{ROUTE};read_images (service/payloads.py:77);decode_image (service/images.py:84);load (PIL/x.py:3) 30",
         f"{ROUTE};Guard.screen (service/guard.py:90) 10",
         f"{ROUTE};Endpoint.answer (service/state.py:28);Batcher.submit (service/batching.py:73) 5",
         f"{ROUTE};Endpoint.answer (service/state.py:28);<lambda> (service/detail.py:44) 5",
