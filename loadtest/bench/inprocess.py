@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 import torch
 
-from loadtest.bench.analysis import ceiling_case
+from loadtest.bench.analysis import batch_sizes, defend_case
 from loadtest.bench.pipeline import Pipeline
 from loadtest.samples import Sample
 from loadtest.stats import summarize
@@ -43,7 +43,8 @@ def measure(
 ) -> dict[str, dict[str, float]]:
     """Warm every shape first (TorchScript specializes on its first runs), then time ``repeats`` calls of each,
     interleaved in ``rounds`` (a drift in the machine's speed then moves every case alike, not one of them).
-    ``defend`` is also timed at ``max_batch_size``, the largest batch the servers run: their ceiling."""
+    ``defend`` is also timed at each power of two up to ``max_batch_size``, the largest batch the servers run
+    (their ceiling): the model's CPU at the batches a server actually ran."""
     images = [pipeline.decode(sample.png) for sample in samples]
     one = torch.stack(images[:1])
     many = torch.stack([images[i % len(images)] for i in range(64)])
@@ -70,8 +71,10 @@ def measure(
         "defend_forwards_batch1": (lambda: forwards(one), 1, repeats),
         "defend_batch1": (lambda: pipeline.defend(images[:1]), 1, repeats),
         "defend_batch64": (lambda: pipeline.defend(list(many)), 64, max(repeats // 10, 5)),
-        ceiling_case(max_batch_size): (lambda: pipeline.defend(list(many[:max_batch_size])), max_batch_size,
-                                       max(repeats * 2 // max_batch_size, 5)),
+        **{
+            defend_case(size): (lambda size=size: pipeline.defend(list(many[:size])), size, max(repeats * 2 // size, 5))
+            for size in batch_sizes(max_batch_size)
+        },
         "defend_serial_batch1": (lambda: serial.defend(images[:1], pipeline.operation.name), 1, repeats),
         "defend_serial_batch64": (lambda: serial.defend(list(many), pipeline.operation.name), 64, max(repeats // 10, 5)),
     }
