@@ -157,7 +157,7 @@ def targets(summary: dict) -> list[Target]:
         ),
         Target(
             f"server CPU per request outside the model at c={COMPARE_AT} (less in-process decode + defend CPU at "
-            f"the same mean batch, {(point(summary, 'ours', COMPARE_AT) or {}).get('mean_batch_size') or 0:.1f})",
+            f"the same mean batch, {(ours_at or {}).get('mean_batch_size') or 0:.1f})",
             "≤ 0.5 core-ms",
             _fmt(outside := cpu_outside_model_ms(summary, COMPARE_AT), unit=" core-ms"),
             outside <= 0.5 if outside is not None else None,

@@ -27,36 +27,25 @@ FRAMES_OF_INTEREST = {
 # Each sample of the event loop goes to one stage of a request: that of the innermost frame named here (a name,
 # or a class for all its methods), else ``LOOP`` or ``OTHER``.
 STAGES = {
-    "HttpToolsProtocol": "HTTP: uvicorn parsing requests, writing responses",
-    "RequestResponseCycle.run_asgi": "HTTP: uvicorn parsing requests, writing responses",
-    "RequestResponseCycle.send": "HTTP: uvicorn parsing requests, writing responses",
-    "RequestResponseCycle.receive": "HTTP: uvicorn parsing requests, writing responses",
-    "FastAPI.__call__": "framework: middleware, routing, parameters",
-    "DirectRoutes": "framework: middleware, routing, parameters",
-    "Step": "framework: middleware, routing, parameters",
-    "model_request": "framework: middleware, routing, parameters",
-    "ModelRequest": "framework: middleware, routing, parameters",
-    "admit": "framework: middleware, routing, parameters",
-    "solve_dependencies": "framework: middleware, routing, parameters",
-    "request_params_to_args": "framework: middleware, routing, parameters",
-    "request_response": "framework: middleware, routing, parameters",
-    "get_request_handler": "framework: middleware, routing, parameters",
-    "wrap_app_handling_exceptions": "framework: middleware, routing, parameters",
-    "run_endpoint_function": "framework: middleware, routing, parameters",
-    "APIRouter": "framework: middleware, routing, parameters",
-    "_IncludedRouter": "framework: middleware, routing, parameters",
-    "read_payloads": "parse: body and content type",
-    "read_body": "parse: body and content type",
-    "decode_image": "decode: PNG to tensor",
-    "pixel_count": "decode: PNG to tensor",
-    "read_images": "decode: PNG to tensor",
-    "Guard": "guard: budget and query-attack detector",
-    "Batcher": "queue: batching and the hand-off to the inference thread",
-    "Endpoint.answer": "encode: results to JSON",
-    "serialize_response": "encode: results to JSON",
-    "_record_request": "metrics",
-    "PrometheusObserver": "metrics",
+    "HTTP: uvicorn parsing requests, writing responses": (
+        "HttpToolsProtocol",
+        "RequestResponseCycle.run_asgi",
+        "RequestResponseCycle.send",
+        "RequestResponseCycle.receive",
+    ),
+    "framework: middleware, routing, parameters": (
+        "FastAPI.__call__", "DirectRoutes", "Step", "model_request", "ModelRequest", "admit", "solve_dependencies",
+        "request_params_to_args", "request_response", "get_request_handler", "wrap_app_handling_exceptions",
+        "run_endpoint_function", "APIRouter", "_IncludedRouter",
+    ),
+    "parse: body and content type": ("read_payloads", "read_body"),
+    "decode: PNG to tensor": ("decode_image", "pixel_count", "read_images"),
+    "guard: budget and query-attack detector": ("Guard",),
+    "queue: batching and the hand-off to the inference thread": ("Batcher",),
+    "encode: results to JSON": ("Endpoint.answer", "serialize_response"),
+    "metrics": ("_record_request", "PrometheusObserver"),
 }
+STAGE_OF = {frame: stage for stage, frames in STAGES.items() for frame in frames}
 OTHER = "the rest: asyncio, the garbage collector, ..."
 # Samples in the event loop's own frame: uvloop's C code (callbacks, sockets) and its waits for I/O, which py-spy
 # cannot tell apart; the thread's measured CPU time is what bounds them.
@@ -89,7 +78,7 @@ def _thread(frame: str) -> str:
 def _stage(names: list[str]) -> str:
     """The stage of a sample, from its frames' names (outermost first)."""
     for name in reversed(names):
-        stage = STAGES.get(name) or STAGES.get(name.split(".", 1)[0])
+        stage = STAGE_OF.get(name) or STAGE_OF.get(name.split(".", 1)[0])
         if stage is not None:
             return stage
     return LOOP if names and names[-1] == "Runner.run" else OTHER

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from loadtest.bench.analysis import stage_ms
-from loadtest.bench.profile import LOOP, OTHER, STAGES, summarize
+from loadtest.bench.profile import LOOP, OTHER, STAGE_OF, summarize
 
 ROOT = 'process 1:"python -m service";thread (1): MainThread;Runner.run (asyncio/runners.py:118)'
 APP = ROOT + ";RequestResponseCycle.run_asgi (uvicorn/protocols/http/httptools_impl.py:422);FastAPI.__call__ (x.py:1)"
@@ -32,12 +32,12 @@ def test_each_sample_goes_to_its_innermost_stage(tmp_path: Path) -> None:
     threads = summarize(raw, seconds=1.0)
     stages = threads["MainThread"]["stages"]
     assert sum(stages.values()) == pytest.approx(1.0)
-    assert stages[STAGES["decode_image"]] == pytest.approx(30 / 100)
-    assert stages[STAGES["Guard"]] == pytest.approx(10 / 100)
-    assert stages[STAGES["Batcher"]] == pytest.approx(5 / 100)
-    assert stages[STAGES["Endpoint.answer"]] == pytest.approx(5 / 100)  # encoding, inside the answer
-    assert stages[STAGES["DirectRoutes"]] == pytest.approx(15 / 100)  # the plan and the middleware
-    assert stages[STAGES["HttpToolsProtocol"]] == pytest.approx(10 / 100)
+    assert stages[STAGE_OF["decode_image"]] == pytest.approx(30 / 100)
+    assert stages[STAGE_OF["Guard"]] == pytest.approx(10 / 100)
+    assert stages[STAGE_OF["Batcher"]] == pytest.approx(5 / 100)
+    assert stages[STAGE_OF["Endpoint.answer"]] == pytest.approx(5 / 100)  # encoding, inside the answer
+    assert stages[STAGE_OF["DirectRoutes"]] == pytest.approx(15 / 100)  # the plan and the middleware
+    assert stages[STAGE_OF["HttpToolsProtocol"]] == pytest.approx(10 / 100)
     assert stages[LOOP] == pytest.approx(20 / 100) and stages[OTHER] == pytest.approx(5 / 100)
     assert threads["inference"]["busy"] == pytest.approx(100 / 250)
 
@@ -52,7 +52,7 @@ def test_cpu_per_request_by_stage(tmp_path: Path) -> None:
     }
     ms = stage_ms(measured)
     # the event loop was busy 100 samples of 250 a second (0.4 of a core) at 100 requests a second: 4 ms each
-    assert ms[STAGES["decode_image"]] == pytest.approx(4.0 * 0.30)
+    assert ms[STAGE_OF["decode_image"]] == pytest.approx(4.0 * 0.30)
     assert ms["event loop: the stages above"] == pytest.approx(4.0 * 0.80)  # all but uvloop's own frame
     assert ms[LOOP] == pytest.approx(4.0 * 0.20)
     assert ms["event loop thread: CPU time measured"] == pytest.approx(1000 * 0.3 / 200)
