@@ -19,7 +19,8 @@ from .runs import read_timings
 from .steps import Common, from_args
 
 RECIPE = ("precision", "input_side", "side", "width", "linear", "epochs", "train_eps", "test_eps", "clean_epochs",
-          "ramp_epochs", "kappa_end", "reg_lambda", "lr", "batch_size", "seed", "val_n")
+          "ramp_epochs", "kappa_end", "robust_weight", "robust_ramp", "l1", "pop_bn_stats", "reg_lambda", "lr",
+          "batch_size", "seed", "val_n")
 
 
 @dataclass(frozen=True)
@@ -39,7 +40,9 @@ def summary(path: Path) -> dict:
     ckpt = torch.load(path, map_location="cpu", weights_only=False)
     recipe = ckpt["train_config"]
     input_side = recipe.get("input_side", CNN7Config.input_side)
-    given = {**recipe, "input_side": input_side, "side": recipe.get("side") or input_side}
+    chosen = dict.fromkeys(h["precision"] for h in ckpt["history"] if "precision" in h)  # "auto" resolved
+    given = {**recipe, "input_side": input_side, "side": recipe.get("side") or input_side,
+             "precision": "/".join(chosen) or recipe["precision"]}
     seconds = ckpt.get("train_seconds") or read_timings(path.parent).get(f"train-{path.stem}")  # finished: timed
     return {"recipe": {key: given.get(key) for key in RECIPE},
             "complete": bool(ckpt.get("complete")), "epochs_run": len(ckpt["history"]),

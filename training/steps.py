@@ -48,9 +48,11 @@ class Training(Common):
     precision: str = "fp32"
 
 
-def add_precision(p: argparse.ArgumentParser, default: str) -> None:
-    p.add_argument("--precision", choices=PRECISIONS, default=default,
-                   help="training precision: bf16 (autocast, channels_last) or fp32; evaluation is always fp32")
+def add_precision(p: argparse.ArgumentParser, default: str, auto: bool = False) -> None:
+    """``--precision``; with ``auto``, also the choice of the faster one on the machine at hand."""
+    p.add_argument("--precision", choices=(*PRECISIONS, "auto") if auto else PRECISIONS, default=default,
+                   help="training precision: bf16 (autocast, channels_last) or fp32" + (", or auto: the faster"
+                   " for one step, timed" if auto else "") + "; evaluation is always fp32")
 
 
 def from_args(cls: type[C], args: argparse.Namespace) -> C:

@@ -73,7 +73,7 @@ def test_a_run_trains_through_the_ramp_checkpoints_each_epoch_and_resumes(tmp_pa
     model, ckpt = load_checkpoint(tmp_path / "mnist" / "cert.ckpt")
     assert ckpt["complete"] and ckpt["kind"] == "cnn7" and len(ckpt["history"]) == 4
     assert ckpt["best_epoch"] >= 3  # ranked only once the ramp is over
-    assert ckpt["train_config"]["precision"] == precision and ckpt["train_config"]["train_eps"] == 0.4
+    assert ckpt["train_config"]["precision"] == precision and ckpt["train_config"]["train_eps"] == 0.3
     assert isinstance(model, CNN7) and set(ckpt["val_metrics"]) == {"accuracy", "certified_accuracy", "eps"}
 
 
@@ -82,7 +82,7 @@ def test_a_run_at_a_smaller_working_input_resamples_first_and_its_history_is_kep
     from training.robustness.report import certified_runs as runs_table
 
     config = train_certified.Config(dataset="mnist", root=DATA_ROOT, workdir=tmp_path, width=4, linear=16, side=28,
-                                    epochs=2, clean_epochs=1, ramp_epochs=1, limit=256, val_n=32, dry_run=True,
+                                    input_side=32, epochs=2, clean_epochs=1, ramp_epochs=1, limit=256, val_n=32, dry_run=True,
                                     precision="fp32", out="cert28.ckpt")
     train_certified.run(config)
     model, ckpt = load_checkpoint(tmp_path / "mnist" / "cert28.ckpt")

@@ -39,7 +39,7 @@ def training_table(pipelines: dict) -> list[str]:
         tc = p.get("training") or {}
         if tc.get("method") == "IBP":
             keys = ("method", "train_eps", "width", "epochs", "clean_epochs", "ramp_epochs", "kappa_end",
-                    "reg_lambda", "lr", "batch_size", "precision")
+                    "robust_weight", "l1", "pop_bn_stats", "reg_lambda", "lr", "batch_size", "precision")
         elif tc.get("attack"):
             keys = ("attack", "eps", "steps", "alpha", *(("beta",) if tc.get("inputs") == "trades" else ()),
                     "eps_ramp", "epochs", "lr", "batch_size", "width", "purifier")
