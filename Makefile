@@ -10,7 +10,7 @@ DEV_EXTRAS := train serve test loadtest bench dev
 PIP_COMPILE := $(VENV)/bin/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras --all-build-deps \
 	--no-emit-index-url --no-emit-find-links
 
-.PHONY: serve test data chromium evaluate reproduce lock loadtest bench image-smoke
+.PHONY: serve test data chromium redis evaluate reproduce lock loadtest bench image-smoke
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -53,8 +53,14 @@ chromium:
 		apt-get install -y -q chromium >/dev/null 2>&1 || \
 		{ apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null; }; fi
 
+## redis: Debian's redis-server, which the shared-state tests start on free ports of their own
+redis:
+	@if ! command -v redis-server >/dev/null && command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+		apt-get install -y -q redis-server >/dev/null 2>&1 || \
+		{ apt-get update -q >/dev/null && apt-get install -y -q redis-server >/dev/null; }; fi
+
 ## test: the whole suite
-test: data chromium
+test: data chromium redis
 	$(PY) -m pytest
 
 ## loadtest: Locust on a fresh service, 1 user for 30 s; exits 1 if /defended-classify p95 > 8 ms
@@ -62,12 +68,11 @@ test: data chromium
 loadtest: $(VENV)/.test
 	$(PY) -m loadtest $(LOADTEST_ARGS)
 
-## bench: ours (batching, batch 1, FastAPI's own routing, thread-pool decoding, serial defend, 2 workers) vs naive FastAPI, LitServe,
+## bench: ours (batching, batch 1, thread-pool decoding, serial defend, 2 workers) vs naive FastAPI, LitServe,
 ## Ray Serve and BentoML, beside the floor (a bare ASGI app, with and without the model)
 ## at concurrency 1-64, two interleaved rounds (~30 min; run it on a quiet machine); rewrites docs/performance.md
 bench: $(VENV)/.test
-	$(PY) -m loadtest.bench --rounds 2 --profile --variant fastapi-routing:direct_routes=false \
-		--variant pool-decode:inline_decode_max_pixels=0 \
+	$(PY) -m loadtest.bench --rounds 2 --profile --variant pool-decode:inline_decode_max_pixels=0 \
 		--variant serial-defend:parallel_defend=false --variant workers2:workers=2 --variant otel:opentelemetry=true \
 		--write-docs $(BENCH_ARGS)
 

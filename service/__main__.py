@@ -48,7 +48,7 @@ def main() -> None:
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level,
-        workers=settings.workers,
+        workers=settings.worker_count,
         timeout_graceful_shutdown=settings.shutdown_timeout_s,
     )
 

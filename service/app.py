@@ -3,15 +3,14 @@
 import asyncio
 import gc
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from typing import Any
 
 import torch
-from fastapi import FastAPI, Response
+from fastapi import FastAPI, Response, params
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.concurrency import run_in_threadpool
@@ -20,12 +19,11 @@ from service.artifacts import load_dataset, resolve_device
 from service.attacking import build_attacks
 from service.batching import Batcher
 from service.config import Settings, get_settings
-from service.dispatch import DirectRoutes
 from service.errors import ArtifactError, install_error_handlers
 from service.images import Preprocessing, decode_image, encode_png
 from service.inference import Classify, Defend, InferenceModel, Operation, Purify, branch_executor
 from service.metrics import PrometheusObserver, RequestMetricsMiddleware
-from service.routes import ROUTERS, api_router
+from service.routes import api_router
 from service.routes.demo import STATIC_DIR
 from service.samples import load_samples
 from service.state import Endpoint, Runtime, Served
@@ -124,6 +122,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             for endpoint in item.endpoints():
                 await endpoint.batcher.stop()
         attacks.pool.shutdown()
+        await runtime.guard.close()
         executor.shutdown(wait=True)
         if branch is not None:
             branch.shutdown(wait=True)
@@ -154,7 +153,9 @@ def install_served_openapi(app: FastAPI) -> None:
     app.openapi = openapi
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, dependencies: Sequence[params.Depends] = ()) -> FastAPI:
+    """The service; ``dependencies`` (a deployer's own checks, as ``FastAPI(dependencies=...)`` takes them) run on
+    every route before its own."""
     settings = settings or get_settings()
     telemetry = dict.fromkeys(("tracing", "metrics", "logs", "operation_spans"), settings.opentelemetry)
     app = FastAPI(
@@ -163,13 +164,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="0.1.0",
         lifespan=lifespan,
         telemetry=telemetry,
+        dependencies=list(dependencies),
     )
     app.state.runtime = Runtime(settings)
-    routes = [route for router in ROUTERS for route in router.routes if isinstance(route, APIRoute)]
-    # innermost: metrics, error mapping and CORS see both paths; OpenTelemetry's spans need FastAPI's own path
-    app.add_middleware(
-        DirectRoutes, fastapi_app=app, routes=routes, enabled=settings.direct_routes and not settings.opentelemetry
-    )
     install_error_handlers(app)
     install_served_openapi(app)
     app.include_router(api_router)

@@ -1,6 +1,7 @@
 """Service settings: the one place that reads the environment (prefix ``PURIFIER_``)."""
 
 import hashlib
+import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -113,23 +114,26 @@ class Settings(BaseSettings):
         2, ge=1, description="a query is a near-duplicate when this many kept fingerprints are close to it"
     )
     query_threshold: int = Field(8, ge=1, description="near-duplicates among the kept fingerprints that flag a client")
+    redis_url: SecretStr | None = Field(
+        None,
+        description="Redis for the budgets and the query detector, shared by every worker and replica "
+        "(`redis://host:6379/0`); unset, each process keeps its own. Unreachable, model requests get 503",
+    )
+    redis_timeout_s: float = Field(
+        0.25, gt=0, le=10, description="how long a request waits for Redis before it is refused with 503"
+    )
     cors_origins: tuple[str, ...] = Field((), description="browser origins allowed to call the API; empty = no CORS headers")
-    workers: int = Field(
-        1,
+    workers: int | None = Field(
+        None,
         ge=1,
         description="uvicorn worker processes; each holds its own models, queues and attack limit and answers "
-        "`/metrics` for itself only",
+        "`/metrics` for itself only. Unset: one per CPU core with `redis_url` (budgets and the detector are "
+        "shared), else 1",
     )
     opentelemetry: bool = Field(
         False,
         description="FastAPI's OpenTelemetry spans, metrics and logs, when an OpenTelemetry SDK is configured; "
         "off, the hot path skips the per-request check (`/metrics` is Prometheus either way)",
-    )
-    direct_routes: bool = Field(
-        True,
-        description="dispatch the API routes by a plan compiled at start-up instead of FastAPI's per-request "
-        "routing and dependency solving; the same answers and errors, less CPU per request (off with "
-        "`opentelemetry`, whose spans need FastAPI's path)",
     )
     host: str = Field("127.0.0.1", description="interface to listen on; `0.0.0.0` in the image")
     port: int = Field(8000, ge=0, le=65535, description="port to listen on")
@@ -171,6 +175,13 @@ class Settings(BaseSettings):
     @property
     def max_wait_s(self) -> float:
         return self.max_wait_ms / 1000.0
+
+    @property
+    def worker_count(self) -> int:
+        """``workers``, else one per core this process may use when the client state is shared, else one."""
+        if self.workers is not None:
+            return self.workers
+        return len(os.sched_getaffinity(0)) if self.redis_url else 1
 
 
 @lru_cache

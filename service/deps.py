@@ -104,17 +104,10 @@ async def admit(
     request: Request, response: Response, background: BackgroundTasks, client: Client, prep: Preprocessing
 ) -> Queries:
     """The body's images, decoded to [0,1] tensors by ``prep`` (at the shape of the model that first sees them),
-    once they fit the client's budget.
-    The detector sees them before the model runs, except a single image from a client not yet flagged in
-    ``flag`` mode: it sees that one just after the answer is sent, so it adds no latency
-    (``Guard.screen_later``)."""
-    images = await read_images(request, runtime_of(request).settings, prep)
-    guard = runtime_of(request).guard
-    guard.charge(client, len(images.tensors))
-    if guard.screen_later(client, len(images.tensors)):
-        background.add_task(guard.screen_after_answer, client, images.tensors)
-        return Queries(images, client, False)
-    flagged = guard.screen(client, images.tensors)
+    once the guard admits them: within the client's budget, and seen by the query-attack detector (``Guard``)."""
+    runtime = runtime_of(request)
+    images = await read_images(request, runtime.settings, prep)
+    flagged = await runtime.guard.admit(client, images.tensors, background)
     if flagged:
         response.headers.update(FLAG_HEADER)
     return Queries(images, client, flagged)

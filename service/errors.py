@@ -103,6 +103,12 @@ class Overloaded(ServiceError):
     status_code, code = 503, "overloaded"
 
 
+class StateUnavailable(ServiceError):
+    """The shared client state (Redis) did not answer: the request is refused, not admitted unchecked."""
+
+    status_code, code = 503, "state_unavailable"
+
+
 class NotReady(ServiceError):
     status_code, code = 503, "not_ready"
 

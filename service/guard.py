@@ -1,16 +1,20 @@
-"""Per client: the query budget, spent before any model runs, and the query-attack detector (``query_defense``)."""
+"""Per client: the query budget, spent before any model runs, and the query-attack detector (``query_defense``).
+
+``Guard`` keeps both in this process; ``service.shared_guard.SharedGuard`` keeps them in Redis for every worker and
+replica. Both admit a request with ``admit`` and refuse it with the same errors."""
 
 import asyncio
 from dataclasses import dataclass
 from itertools import groupby
 
 import torch
+from fastapi import BackgroundTasks
 
 from service.budgets import Budgets, retry_after
 from service.config import Detail, Settings
 from service.errors import QueryAttackSuspected, RateLimited
 from service.metrics import CLIENT_BUDGET, FLAGGED_CLIENTS, FLAGGED_QUERIES, TRACKED_CLIENTS, forget_client
-from service.querydetector import Fingerprints, QueryDetector, fingerprints
+from service.querydetector import Fingerprints, QueryDetector, Verdict, fingerprints
 
 FLAG_HEADER = {"X-Query-Attack": "suspected"}
 
@@ -48,6 +52,18 @@ class Guard:
             )
         )
 
+    async def admit(self, client: Client, images: list[torch.Tensor], background: BackgroundTasks) -> bool:
+        """Charge the client's budget and show the images to the detector (now, or once answered: ``screen_later``);
+        True when the client is flagged. Raises ``RateLimited`` or, in ``block`` mode, ``QueryAttackSuspected``."""
+        self.charge(client, len(images))
+        if self.screen_later(client, len(images)):
+            background.add_task(self.screen_after_answer, client, images)
+            return False
+        return self.screen(client, images)
+
+    async def close(self) -> None:
+        """Nothing to release: the state lives and dies with the process."""
+
     def charge(self, client: Client, images: int) -> None:
         """Spend ``images`` of the client's budget; raises ``RateLimited`` when it is over."""
         if self.budgets is None:
@@ -56,10 +72,7 @@ class Guard:
         CLIENT_BUDGET.labels(client.id).set(left)
         self.tracked["budgets"].set(len(self.budgets.table))
         if wait:
-            raise RateLimited(
-                f"over the query budget of {self.budgets.rate:g} images/s (burst {self.budgets.burst})",
-                headers={"Retry-After": retry_after(wait)},
-            )
+            raise over_budget(self.budgets.rate, self.budgets.burst, wait)
 
     def screen_later(self, client: Client, images: int) -> bool:
         """May this query be screened after its answer? Only a single image, in ``flag`` mode, from a client not
@@ -99,13 +112,24 @@ class Guard:
     def _record(self, client: Client, prints: Fingerprints) -> bool:
         verdict = self.detector.observe(client.id, prints)
         self.tracked["query_detector"].set(len(self.detector.table))
-        if not verdict.flagged:
-            return False
-        FLAGGED_CLIENTS.inc(verdict.newly_flagged)
-        FLAGGED_QUERIES.inc(len(prints.digests))
-        if self.mode == "block":
-            raise QueryAttackSuspected(
-                f"{verdict.near_duplicates} of this client's recent queries are near-duplicates of earlier ones",
-                headers=FLAG_HEADER | {"Retry-After": retry_after(self.detector.window_s)},
-            )
-        return True
+        return flag(verdict, len(prints.digests), self.mode, self.detector.window_s)
+
+
+def over_budget(rate: float, burst: int, wait: float) -> RateLimited:
+    return RateLimited(
+        f"over the query budget of {rate:g} images/s (burst {burst})", headers={"Retry-After": retry_after(wait)}
+    )
+
+
+def flag(verdict: Verdict, images: int, mode: str, window_s: float) -> bool:
+    """Count a flagged client's queries; True when flagged. Raises ``QueryAttackSuspected`` in ``block`` mode."""
+    if not verdict.flagged:
+        return False
+    FLAGGED_CLIENTS.inc(verdict.newly_flagged)
+    FLAGGED_QUERIES.inc(images)
+    if mode == "block":
+        raise QueryAttackSuspected(
+            f"{verdict.near_duplicates} of this client's recent queries are near-duplicates of earlier ones",
+            headers=FLAG_HEADER | {"Retry-After": retry_after(window_s)},
+        )
+    return True

@@ -32,6 +32,9 @@ CLIENT_BUDGET = Gauge(
 TRACKED_CLIENTS = Gauge("purifier_tracked_clients", "Clients remembered, by table", ["table"])
 FLAGGED_CLIENTS = Counter("purifier_query_attack_flagged_clients_total", "Times a client became flagged")
 FLAGGED_QUERIES = Counter("purifier_query_attack_flagged_queries_total", "Images from clients flagged at the time")
+SHARED_STATE_ERRORS = Counter(
+    "purifier_shared_state_errors_total", "Model requests refused because Redis (PURIFIER_REDIS_URL) did not answer"
+)
 
 
 @lru_cache(maxsize=4096)

@@ -15,6 +15,7 @@ an attacker nothing, and users resend. Averaging cells keeps the fingerprint sta
 make, and the distance test costs one vectorised pass over at most ``history`` × 64 bytes per image.
 """
 
+import hashlib
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -31,7 +32,8 @@ GRID = 8
 @dataclass(frozen=True)
 class Fingerprints:
     cells: np.ndarray  # (n, C·grid²) uint8 cell means
-    digests: np.ndarray  # (n,) int64 hashes of the 8-bit pixels, to tell retries from near-duplicates
+    digests: np.ndarray  # (n,) int64 hashes of the 8-bit pixels, to tell retries from near-duplicates (the same
+    # in every process: a retry sent to another worker or replica is still a retry)
 
     def slice(self, start: int, stop: int) -> "Fingerprints":
         return Fingerprints(self.cells[start:stop], self.digests[start:stop])
@@ -55,7 +57,8 @@ def fingerprints(images: Sequence[torch.Tensor], grid: int = GRID) -> Fingerprin
     n, _, height, width = levels.shape
     cells = np.rint(pooling(height, grid) @ levels @ pooling(width, grid).T).astype(np.uint8).reshape(n, -1)
     pixels = levels.astype(np.uint8).reshape(n, -1)
-    return Fingerprints(cells, np.array([hash(row.tobytes()) for row in pixels], np.int64))
+    digests = b"".join(hashlib.blake2b(row.tobytes(), digest_size=8).digest() for row in pixels)
+    return Fingerprints(cells, np.frombuffer(digests, np.int64))
 
 
 @dataclass

@@ -14,6 +14,7 @@ from service.guard import Guard
 from service.images import Preprocessing
 from service.inference import InferenceModel, Operation
 from service.samples import Sample
+from service.shared_guard import SharedGuard
 
 
 @dataclass
@@ -58,10 +59,10 @@ class Runtime:
     attacks: Attacks | None = None
     samples: dict[str, list[Sample]] = field(default_factory=dict)
     ready: bool = False
-    guard: Guard = field(init=False)
+    guard: Guard | SharedGuard = field(init=False)
 
     def __post_init__(self) -> None:
-        self.guard = Guard(self.settings)
+        self.guard = SharedGuard(self.settings) if self.settings.redis_url else Guard(self.settings)
 
     def names(self, attribute: str) -> list[str]:
         """Every served purifier (``purify``) or pipeline (``defend``) name, over all datasets."""

@@ -10,6 +10,7 @@ from fastapi.testclient import TestClient
 from service.app import create_app
 from service.config import Settings
 from tests.service.tiny_artifacts import write_artifacts
+from tests.support.redis_server import RedisServer
 
 
 @pytest.fixture(scope="session")
@@ -28,6 +29,14 @@ def client(settings: Settings) -> Iterator[TestClient]:
     """The app on the tiny artifacts, lifespan running (loaded, verified, warmed up)."""
     with TestClient(create_app(settings)) as test_client:
         yield test_client
+
+
+@pytest.fixture
+def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
+    """A fresh, empty redis-server of the test's own."""
+    server = RedisServer(tmp_path).start()
+    yield server
+    server.stop()
 
 
 MEASURED: dict[str, dict] = {}

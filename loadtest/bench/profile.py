@@ -34,7 +34,7 @@ STAGES = {
         "RequestResponseCycle.receive",
     ),
     "framework: middleware, routing, parameters": (
-        "FastAPI.__call__", "DirectRoutes", "Step", "model_request", "ModelRequest", "admit", "solve_dependencies",
+        "FastAPI.__call__", "model_request", "ModelRequest", "admit", "solve_dependencies",
         "request_params_to_args", "request_response", "get_request_handler", "wrap_app_handling_exceptions",
         "run_endpoint_function", "APIRouter", "_IncludedRouter",
     ),

@@ -121,15 +121,8 @@ def inprocess_table(summary: dict) -> str:
 
 
 def _profiled(summary: dict) -> list[tuple[str, dict]]:
-    """The profiled points the page shows: the service's, and those of its variant with FastAPI's own routing
-    (the service before direct dispatch); the JSON keeps every variant's."""
-    return [
-        (key, p)
-        for key, engine in summary["engines"].items()
-        if key == "ours" or engine["settings"].get("direct_routes") == "false"
-        for p in engine["points"]
-        if p.get("profile")
-    ]
+    """The profiled points the page shows: the service's; the JSON keeps every variant's."""
+    return [("ours", p) for p in summary["engines"]["ours"]["points"] if p.get("profile")]
 
 
 def profile_table(summary: dict) -> str:

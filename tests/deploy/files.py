@@ -177,8 +177,9 @@ def k8s_documents() -> dict[str, list[dict[str, Any]]]:
     return {variant: kustomize(K8S / variant) for variant in K8S_VARIANTS}
 
 
-def of_kind(documents: list[dict[str, Any]], kind: str) -> dict[str, Any]:
-    (doc,) = [doc for doc in documents if doc["kind"] == kind]
+def of_kind(documents: list[dict[str, Any]], kind: str, name: str = "purifier") -> dict[str, Any]:
+    """The one document of ``kind`` named ``name`` (the purifier's own, beside Redis's)."""
+    (doc,) = [doc for doc in documents if doc["kind"] == kind and doc["metadata"]["name"] == name]
     return doc
 
 

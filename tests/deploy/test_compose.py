@@ -80,8 +80,19 @@ def test_every_operator_setting_passes_through_to_both_services() -> None:
     }
     for name in ("purifier", "purifier-gpu"):
         environment = compose()["services"][name]["environment"]
-        passed = {key for key, value in environment.items() if value is None}
+        # passed as given, or with a default of compose's own: ${NAME:-default}
+        passed = {key for key, value in environment.items() if value is None or value.startswith(f"${{{key}:-")}
         assert passed == expected, f"{name}: missing {expected - passed}, unknown {passed - expected}"
+
+
+def test_the_purifiers_share_one_redis_for_budgets_and_the_detector() -> None:
+    services = compose()["services"]
+    redis = services["redis"]
+    assert "profiles" not in redis and redis["healthcheck"]["test"][0] == "CMD"
+    for name in ("purifier", "purifier-gpu"):
+        assert services[name]["environment"]["PURIFIER_REDIS_URL"] == "${PURIFIER_REDIS_URL:-redis://redis:6379/0}"
+        assert services[name]["depends_on"]["redis"]["condition"] == "service_healthy"
+        assert "PURIFIER_WORKERS" in services[name]["environment"]  # unset: one worker per core, state shared
 
 
 def test_monitoring_profile_scrapes_every_purifier_container() -> None:

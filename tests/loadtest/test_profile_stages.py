@@ -9,14 +9,14 @@ from loadtest.bench.profile import LOOP, OTHER, STAGE_OF, summarize
 
 ROOT = 'process 1:"python -m service";thread (1): MainThread;Runner.run (asyncio/runners.py:118)'
 APP = ROOT + ";RequestResponseCycle.run_asgi (uvicorn/protocols/http/httptools_impl.py:422);FastAPI.__call__ (x.py:1)"
-ROUTE = APP + ";DirectRoutes.__call__ (service/dispatch.py:1);Step.run (service/dispatch.py:2)"
+ROUTE = APP + ";run_endpoint_function (fastapi/routing.py:1);defended_classify (service/routes/defended.py:2)"
 RAW = "\n".join(
     [
         f"{ROUTE};read_images (service/payloads.py:77);decode_image (service/images.py:84);load (PIL/x.py:3) 30",
         f"{ROUTE};Guard.screen (service/guard.py:90) 10",
         f"{ROUTE};Endpoint.answer (service/state.py:28);Batcher.submit (service/batching.py:73) 5",
         f"{ROUTE};Endpoint.answer (service/state.py:28);<lambda> (service/detail.py:44) 5",
-        f"{ROUTE} 10",  # the plan itself
+        f"{ROUTE} 10",  # the route itself
         f"{APP} 5",  # the middleware above it
         f"{ROOT};HttpToolsProtocol.data_received (uvicorn/x.py:1) 10",
         f"{ROOT} 20",  # uvloop's own frame: its C code or an idle wait
@@ -36,7 +36,7 @@ def test_each_sample_goes_to_its_innermost_stage(tmp_path: Path) -> None:
     assert stages[STAGE_OF["Guard"]] == pytest.approx(10 / 100)
     assert stages[STAGE_OF["Batcher"]] == pytest.approx(5 / 100)
     assert stages[STAGE_OF["Endpoint.answer"]] == pytest.approx(5 / 100)  # encoding, inside the answer
-    assert stages[STAGE_OF["DirectRoutes"]] == pytest.approx(15 / 100)  # the plan and the middleware
+    assert stages[STAGE_OF["run_endpoint_function"]] == pytest.approx(15 / 100)  # the route and the middleware
     assert stages[STAGE_OF["HttpToolsProtocol"]] == pytest.approx(10 / 100)
     assert stages[LOOP] == pytest.approx(20 / 100) and stages[OTHER] == pytest.approx(5 / 100)
     assert threads["inference"]["busy"] == pytest.approx(100 / 250)
