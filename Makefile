@@ -68,12 +68,13 @@ test: data chromium redis
 loadtest: $(VENV)/.test
 	$(PY) -m loadtest $(LOADTEST_ARGS)
 
-## bench: ours (batching, batch 1, thread-pool decoding, serial defend, 2 workers) vs naive FastAPI, LitServe,
-## Ray Serve and BentoML, beside the floor (a bare ASGI app, with and without the model)
+## bench: ours (batching, batch 1, thread-pool decoding, serial defend, Redis with one worker and with one a core)
+## vs naive FastAPI, LitServe, Ray Serve and BentoML, beside the floor (a bare ASGI app, with and without the model)
 ## at concurrency 1-64, two interleaved rounds (~30 min; run it on a quiet machine); rewrites docs/performance.md
 bench: $(VENV)/.test
 	$(PY) -m loadtest.bench --rounds 2 --profile --variant pool-decode:inline_decode_max_pixels=0 \
-		--variant serial-defend:parallel_defend=false --variant workers2:workers=2 --variant otel:opentelemetry=true \
+		--variant serial-defend:parallel_defend=false --variant redis:redis_url=local,workers=1 \
+		--variant redis-workers:redis_url=local --variant otel:opentelemetry=true \
 		--write-docs $(BENCH_ARGS)
 
 ## evaluate: re-measure the bundled artifacts and rewrite docs/results.md

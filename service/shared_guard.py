@@ -46,8 +46,8 @@ class SharedGuard:
 
     def __init__(self, settings: Settings) -> None:
         self.mode, self.settings = settings.query_defense, settings
-        timeout = settings.redis_timeout_s
-        self.redis = Redis.from_url(settings.redis_url.get_secret_value(), socket_timeout=timeout, socket_connect_timeout=timeout)
+        url, timeout = settings.redis_url.get_secret_value(), settings.redis_timeout_s
+        self.redis = Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout)
         self.script = self.redis.register_script(SCRIPT)
 
     async def admit(self, client: Client, images: list[torch.Tensor], background: BackgroundTasks) -> bool:

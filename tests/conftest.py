@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 from service.app import create_app
 from service.config import Settings
 from tests.service.tiny_artifacts import write_artifacts
-from tests.support.redis_server import RedisServer
+from loadtest.redis_server import RedisServer
 
 
 @pytest.fixture(scope="session")

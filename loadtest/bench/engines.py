@@ -5,12 +5,15 @@ import base64
 import json
 import sys
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from loadtest.redis_server import RedisServer
 from loadtest.server import Server, free_port, running, service_env
+
+LOCAL_REDIS = "local"  # a variant's redis_url: a private redis-server for that engine
 
 
 def _raw_png(png: bytes) -> tuple[bytes, str]:
@@ -48,19 +51,27 @@ class Engine:
 
     @property
     def reports_batches(self) -> bool:
-        """Its /metrics describe every batch: this service in one process (each worker answers for itself)."""
-        return self.is_service and self.settings.get("workers", "1") == "1"
+        """Its /metrics describe every batch: this service in one process (each worker answers for itself; with
+        Redis and no ``workers``, there is one a core)."""
+        one = "1" if "redis_url" not in self.settings else None
+        return self.is_service and self.settings.get("workers", one) == "1"
 
     def path(self, dataset: str) -> str:
         return f"/defended-classify?dataset={dataset}" if self.is_service else "/defended-classify"
 
     @contextmanager
     def start(self, log: Path, dataset: str) -> Iterator[Server]:
-        port = free_port()
-        env = service_env(port, default_dataset=dataset, **self.settings)
-        command = [sys.executable, "-m", self.module, *self.args]
-        with running(command, log, port=port, ready_path=self.ready_path, env=env) as server:
-            yield server
+        """The engine on a free port; ``redis_url=local`` gives it a private redis-server for its lifetime."""
+        with ExitStack() as stack:
+            settings = dict(self.settings)
+            if settings.get("redis_url") == LOCAL_REDIS:
+                redis = RedisServer(log.parent).start()
+                stack.callback(redis.stop)
+                settings["redis_url"] = redis.url
+            port = free_port()
+            env = service_env(port, default_dataset=dataset, **settings)
+            command = [sys.executable, "-m", self.module, *self.args]
+            yield stack.enter_context(running(command, log, port=port, ready_path=self.ready_path, env=env))
 
 
 def parse_variant(text: str) -> tuple[str, dict[str, str]]:

@@ -14,7 +14,7 @@ from service.images import encode_png
 from tests.e2e.conftest import serve
 from tests.service.test_query_defense import probes
 from tests.service.tiny_artifacts import brightness_png
-from tests.support.redis_server import RedisServer
+from loadtest.redis_server import RedisServer
 
 PNG = {"content-type": "image/png"}
 

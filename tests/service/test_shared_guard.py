@@ -13,7 +13,7 @@ from service.guard import Client, Guard
 from service.querydetector import QueryDetector, fingerprints
 from service.shared_guard import SharedGuard, keys
 from tests.service.test_query_defense import images, probes
-from tests.support.redis_server import RedisServer
+from loadtest.redis_server import RedisServer
 
 CLIENT = Client("key:attacker", "label")
 SETTINGS = {"query_history": 16, "query_window_s": 60, "query_distance": 5.0, "query_threshold": 5}

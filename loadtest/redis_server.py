@@ -1,4 +1,5 @@
-"""A real ``redis-server`` on a free port, in memory only, that a test can stop and start again on that port."""
+"""A private ``redis-server`` on a free port, in memory only, that can be stopped and started again on that port:
+the shared client state for the benchmark's Redis variants and the tests."""
 
 import shutil
 import subprocess
@@ -13,7 +14,8 @@ from loadtest.server import free_port
 class RedisServer:
     def __init__(self, workdir: Path) -> None:
         binary = shutil.which("redis-server")
-        assert binary, "redis-server is missing: apt-get install redis-server (.ci/run installs it)"
+        if binary is None:
+            raise FileNotFoundError("redis-server is missing: apt-get install redis-server (make test installs it)")
         self.binary, self.workdir, self.port = binary, workdir, free_port()
         self.process: subprocess.Popen | None = None
 
@@ -31,7 +33,8 @@ class RedisServer:
                 client.ping()
                 return self
             except redis.ConnectionError:
-                assert self.process.poll() is None and time.monotonic() < deadline, "redis-server did not start"
+                if self.process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"redis-server did not start; see {self.workdir}") from None
                 time.sleep(0.05)
 
     def stop(self) -> None:
