@@ -1,0 +1,128 @@
+"""Interval bounds where IBP is exact, against a reference that shares none of its code.
+
+An affine layer's interval over a box (conv or linear, then BatchNorm with running statistics, negative scales
+included) is attained at a vertex of the box, and a ReLU's interval is the ReLU of its bounds. The reference
+reads each layer's affine map as a dense float64 matrix, by passing the unit vectors through the layer's own
+``forward``, and takes its interval at ``mid ± sign(M) rad``. Every layer's box, the network's composition of
+them and the margins at the end must equal the reference's, to float32 rounding: a bound a few percent too
+tight or too loose fails, which sampling points of the box cannot see.
+"""
+
+import copy
+
+import pytest
+import torch
+from torch import nn
+
+from bounds import Bounded
+from bounds.ibp import ConvBlock, Flatten, LinearBlock
+
+REL = 1e-4  # float32 rounding of layers with up to a few hundred inputs, relative to the values' scale
+
+
+def tiny_net(seed: int, negative_bn: bool = True) -> Bounded:
+    """A conv-BN-ReLU network on 8x8 inputs with BN statistics of its own, some BN scales negative."""
+    torch.manual_seed(seed)
+    net = Bounded([ConvBlock(1, 3), ConvBlock(3, 4, stride=2), Flatten(), LinearBlock(4 * 4 * 4, 12)], nn.Linear(12, 10))
+    net.train()
+    with torch.no_grad():
+        for _ in range(3):
+            net(torch.rand(32, 1, 8, 8))
+        for block in net.blocks:
+            if hasattr(block, "bn") and negative_bn:
+                sign = torch.where(torch.rand_like(block.bn.weight) < 0.5, -1.0, 1.0)
+                block.bn.weight.mul_(sign * (0.5 + torch.rand_like(sign)))
+                block.bn.bias.normal_(0, 0.3)
+    return net.eval()
+
+
+def affine_map(block: nn.Module, shape: tuple[int, ...]) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(M, c)`` in float64 with ``layer(x) = M x + c`` for the block's layer before its ReLU (eval mode)."""
+    layer = block.conv if isinstance(block, ConvBlock) else block.linear
+    double = copy.deepcopy(nn.Sequential(layer, block.bn)).double().eval()
+    n = int(torch.tensor(shape).prod())
+    with torch.no_grad():
+        c = double(torch.zeros(1, *shape, dtype=torch.float64)).flatten()
+        basis = torch.eye(n, dtype=torch.float64).reshape(n, *shape)
+        m = (double(basis).reshape(n, -1) - c).t()
+    return m, c
+
+
+def reference_interval(m: torch.Tensor, c: torch.Tensor, lower: torch.Tensor, upper: torch.Tensor):
+    """The exact interval of ``M x + c`` over the box, at the vertex ``mid ± sign(M) rad`` of each output."""
+    mid, rad = (upper + lower) / 2, (upper - lower) / 2
+    centre = mid @ m.t() + c
+    spread = rad @ m.abs().t()
+    return centre - spread, centre + spread
+
+
+def reference_margins(net: Bounded, x: torch.Tensor, eps: float, labels: torch.Tensor):
+    """Layer by layer in float64: the input box clipped to [0, 1], each block's exact interval then its ReLU,
+    and the margin ``logit[label] - logit[j]``'s interval with the head folded in. Also each block's box."""
+    lower = (x.double() - eps).clamp(0, 1).flatten(1)
+    upper = (x.double() + eps).clamp(0, 1).flatten(1)
+    shape, boxes = tuple(x.shape[1:]), []
+    for block in net.blocks:
+        if isinstance(block, Flatten):
+            shape = (lower.size(1),)
+            continue
+        m, c = affine_map(block, shape)
+        pre_lower, pre_upper = reference_interval(m, c, lower, upper)
+        boxes.append((pre_lower, pre_upper))
+        lower, upper = pre_lower.relu(), pre_upper.relu()
+        out = block.conv.out_channels if isinstance(block, ConvBlock) else None
+        shape = (out, *_spatial(block, shape)) if out else (lower.size(1),)
+    w, b = net.head.weight.double(), net.head.bias.double()
+    margin_w = w[labels].unsqueeze(1) - w.unsqueeze(0)
+    margin_b = b[labels].unsqueeze(1) - b.unsqueeze(0)
+    mid, rad = (upper + lower) / 2, (upper - lower) / 2
+    margins = (margin_w @ mid.unsqueeze(2)).squeeze(2) + margin_b - (margin_w.abs() @ rad.unsqueeze(2)).squeeze(2)
+    return margins, boxes
+
+
+def _spatial(block: ConvBlock, shape: tuple[int, ...]) -> tuple[int, int]:
+    stride = block.conv.stride[0]
+    return (shape[1] + stride - 1) // stride, (shape[2] + stride - 1) // stride
+
+
+def close(got: torch.Tensor, want: torch.Tensor) -> bool:
+    scale = want.abs().amax().clamp(min=1.0)
+    return bool(((got.double() - want).abs() <= REL * scale).all())
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+@pytest.mark.parametrize("eps", [0.01, 0.1, 0.3])
+def test_each_layers_box_is_the_exact_interval_and_the_network_composes_them(seed: int, eps: float) -> None:
+    net, x = tiny_net(seed), torch.rand(6, 1, 8, 8)
+    labels = net(x).argmax(1)
+    want_margins, want_boxes = reference_margins(net, x, eps, labels)
+    with torch.no_grad():
+        _, margins, kept = net.propagate(x, torch.full((6,), eps), labels, keep=True)
+    assert len(kept) == len(want_boxes) == 3
+    for (mid, rad), (lower, upper) in zip(kept, want_boxes, strict=True):
+        assert close((mid - rad).flatten(1), lower) and close((mid + rad).flatten(1), upper)
+    assert close(margins, want_margins)
+
+
+def test_the_reference_interval_is_attained_at_a_vertex_of_the_box() -> None:
+    """The reference itself: the vertex ``mid + sign(M_i) rad`` of the box, through the real layer, reaches
+    output ``i``'s upper bound (so the bound can be no tighter), and no point of the box exceeds it."""
+    net = tiny_net(3)
+    block, shape = net.blocks[0], (1, 8, 8)
+    m, c = affine_map(block, shape)
+    x = torch.rand(1, 64, dtype=torch.float64)
+    lower, upper = (x - 0.1).clamp(0, 1), (x + 0.1).clamp(0, 1)
+    _, top = reference_interval(m, c, lower, upper)
+    layer = copy.deepcopy(nn.Sequential(block.conv, block.bn)).double().eval()
+    with torch.no_grad():
+        for i in torch.randperm(m.size(0))[:20]:
+            vertex = torch.where(m[i] > 0, upper, lower).reshape(1, *shape)
+            assert torch.isclose(layer(vertex).flatten()[i], top[0, i], rtol=1e-9, atol=1e-12)
+            inside = (lower + (upper - lower) * torch.rand(200, 64, dtype=torch.float64)).reshape(200, *shape)
+            assert (layer(inside).flatten(1)[:, i] <= top[0, i] + 1e-12).all()
+
+
+def test_negative_batchnorm_scales_are_in_the_networks_under_test() -> None:
+    net = tiny_net(0)
+    scales = torch.cat([b.bn.weight for b in net.blocks if hasattr(b, "bn")])
+    assert (scales < 0).any() and (scales > 0).any()
