@@ -82,13 +82,16 @@ def test_the_box_is_clipped_to_the_input_domain() -> None:
     assert torch.allclose(mid + rad, torch.tensor([0.2, 0.7, 1.0]).reshape(3, 1, 1, 1))
 
 
-def test_zero_radius_bounds_are_the_clean_margins() -> None:
+def test_zero_radius_bounds_are_the_clean_margins_less_the_rounding_allowance() -> None:
+    """At radius 0 only the allowance for float32 rounding is left: below the clean margin, by well under 1%
+    of the logits' scale (the dense layer here sums 2,048 products)."""
     net, x = small_net(2), torch.rand(8, 1, 32, 32)
     labels = torch.randint(0, 10, (8,))
     with torch.no_grad():
         logits, lower = net.bounds(x, torch.zeros(8), labels)
         assert torch.allclose(logits, net(x))
-        assert torch.allclose(lower, true_margins(net, x, labels), atol=TOL)
+        gap = true_margins(net, x, labels) - lower
+        assert (gap >= 0).all() and (gap <= 1e-2 * logits.abs().amax()).all()
 
 
 def test_training_mode_normalises_the_box_with_the_clean_batch_statistics() -> None:
