@@ -13,21 +13,8 @@ input domain [0, 1]: a certificate covers every valid image within ``eps``.
 
 The classes script and freeze as they are: an exported artifact carries ``bounds`` and ``certify`` itself.
 
-Sound in floating point. Rounding can make a float32 interval tighter than the exact one, so in eval mode every
-step widens its box by a proven allowance (Higham's bound on a sum of ``n`` products, ``gamma_n = n u / (1 - n u)``
-with ``u`` the unit roundoff of the dtype that runs, for any order of summation, with or without FMA):
-
-- an affine layer with fan-in ``n`` bounds ``|W| (rad + g (|mid| + rad)) + g |b|`` instead of ``|W| rad``, with
-  ``g = 1.05 gamma_{n+6}``: one product, as before, whose result covers the exact radius, the rounding of the
-  centre ``W mid + b`` (at most ``gamma_{n+1} (|W| |mid| + |b|)``), the rounding of the product itself (a sum of
-  non-negative terms, at least ``1 - gamma_n`` of the exact one) and of forming its input (``_allowance``);
-- BatchNorm, the ReLU's bounds and the input box, a few operations each, widen by ``8 u`` of the magnitudes they
-  touch;
-- the margins, whose head rows ``W[label] - W[j]`` are themselves rounded, the same way as an affine layer.
-
-A margin lower bound is then below the margin of the network in exact arithmetic (its float32 weights and BN
-statistics taken as exact), over every input of the box: a positive one is a proof. Training skips the
-allowance (bf16 autocast would widen it by 2^16); it only certifies in eval mode.
+Sound in floating point: in eval mode every step widens its box by a proven allowance for float32 rounding
+(``bounds.rounding``), so a positive margin bound is a proof for the network in exact arithmetic.
 """
 
 from __future__ import annotations
@@ -38,6 +25,8 @@ from typing import List, Optional, Tuple
 import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
+
+from .rounding import allowance, radius_input, unit_roundoff, widened
 
 
 def box(x: Tensor, eps: Tensor) -> Tuple[Tensor, Tensor]:
@@ -53,40 +42,10 @@ def certified_margin(margins: Tensor, labels: Tensor) -> Tensor:
     return margins.masked_fill(own, float("inf")).amin(1)
 
 
-def unit_roundoff(t: Tensor) -> float:
-    """Half the distance from 1 to the next number of ``t``'s dtype."""
-    if t.dtype == torch.float64:
-        return 2.0**-53
-    if t.dtype == torch.float16:
-        return 2.0**-11
-    if t.dtype == torch.bfloat16:
-        return 2.0**-8
-    return 2.0**-24
-
-
-def _allowance(fan_in: int, u: float) -> float:
-    """``g`` for an affine layer of ``fan_in`` inputs and a bias: ``(1 - gamma_n - 4u)(1 + g) >= 1`` and
-    ``(1 - gamma_n - 4u) g >= gamma_{n+1}`` both hold for ``g = 1.05 gamma_{n+6}``."""
-    nu = (fan_in + 6) * u
-    return 1.05 * nu / (1.0 - nu)
-
-
-def _widened(mid: Tensor, rad: Tensor, sound: bool) -> Tensor:
-    """``rad`` plus ``8 u (|mid| + rad)``: a box that a few elementwise roundings cannot have shrunk."""
-    if not sound:
-        return rad
-    return rad + 8.0 * unit_roundoff(rad) * (mid.abs() + rad)
-
-
-def _radius_input(mid: Tensor, rad: Tensor, g: float, sound: bool) -> Tensor:
-    """What ``|W|`` multiplies: ``rad``, or with the rounding allowance ``rad + g (|mid| + rad)``."""
-    return rad + g * (mid.abs() + rad) if sound else rad
-
-
 def _relu(mid: Tensor, rad: Tensor, sound: bool) -> Tuple[Tensor, Tensor]:
     lower, upper = (mid - rad).relu(), (mid + rad).relu()
     out_mid, out_rad = (upper + lower) / 2, (upper - lower) / 2
-    return out_mid, _widened(out_mid, _widened(mid, out_rad, sound), sound)
+    return out_mid, widened(out_mid, widened(mid, out_rad, sound), sound)
 
 
 class _Block(nn.Module):
@@ -109,7 +68,7 @@ class _Block(nn.Module):
         out_mid, out_rad = mid * scale.reshape(shape) + shift.reshape(shape), rad * scale.abs().reshape(shape)
         if not self.training:  # scale, shift and the map: a few roundings of magnitudes up to these
             slack = scale.abs() * mean.abs() + self.bn.bias.abs()
-            out_rad = _widened(out_mid, out_rad, True) + 8.0 * unit_roundoff(out_rad) * (
+            out_rad = widened(out_mid, out_rad, True) + 8.0 * unit_roundoff(out_rad) * (
                 scale.abs().reshape(shape) * (mid.abs() + rad) + slack.reshape(shape))
         return h, out_mid, out_rad
 
@@ -133,8 +92,8 @@ class ConvBlock(_Block):
         if clean:
             h = c(h)
         sound = not self.training
-        g = _allowance(c.in_channels * c.kernel_size[0] * c.kernel_size[1], unit_roundoff(mid))
-        rad = F.conv2d(_radius_input(mid, rad, g, sound), c.weight.abs(), None, c.stride, c.padding)
+        g = allowance(c.in_channels * c.kernel_size[0] * c.kernel_size[1], unit_roundoff(mid))
+        rad = F.conv2d(radius_input(mid, rad, g, sound), c.weight.abs(), None, c.stride, c.padding)
         bias = c.bias
         mid = F.conv2d(mid, c.weight, bias, c.stride, c.padding)
         if sound and bias is not None:
@@ -174,8 +133,8 @@ class LinearBlock(_Block):
         if self.training:
             rows, rad = self._affine(rows), rad.mm(self.linear.weight.abs().t())
         else:
-            g = _allowance(self.linear.in_features, unit_roundoff(mid))
-            rows, rad = self._live_products(rows, _radius_input(mid, rad, g, True))
+            g = allowance(self.linear.in_features, unit_roundoff(mid))
+            rows, rad = self._live_products(rows, radius_input(mid, rad, g, True))
             rad = rad + g * self.linear.bias.abs()
         if clean:
             h, mid = rows[: h.size(0)], rows[h.size(0):]
@@ -213,8 +172,8 @@ class Resample(nn.Module):
 
     def interval(self, h: Tensor, mid: Tensor, rad: Tensor,
                  clean: bool = True) -> Tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
-        g = _allowance(4, unit_roundoff(mid))  # each output: 4 inputs, weights computed once for both
-        rad = self.forward(_radius_input(mid, rad, g, not self.training))
+        g = allowance(4, unit_roundoff(mid))  # each output: 4 inputs, weights computed once for both
+        rad = self.forward(radius_input(mid, rad, g, not self.training))
         mid = self.forward(mid)
         return self.forward(h) if clean else h, mid, rad, mid, rad
 
@@ -256,7 +215,7 @@ class Bounded(nn.Module):
         """
         k = eps.numel() // max(x.size(0), 1)
         mid, rad = box(x.repeat_interleave(k, 0) if k > 1 else x, eps)
-        rad = _widened(mid, rad, not self.training)  # x - eps and x + eps, clipped, then halved
+        rad = widened(mid, rad, not self.training)  # x - eps and x + eps, clipped, then halved
         h = x
         kept: List[Tuple[Tensor, Tensor]] = []
         for block in self.blocks:
@@ -273,8 +232,8 @@ class Bounded(nn.Module):
         b = self.head.bias[labels].unsqueeze(1) - self.head.bias.unsqueeze(0)
         # the rows w and biases b are rounded differences: one more rounding per term, inside the allowance
         sound = not self.training
-        g = _allowance(self.head.in_features + 2, unit_roundoff(mid))
-        spread = torch.bmm(w.abs(), _radius_input(mid, rad, g, sound).unsqueeze(2)).squeeze(2)
+        g = allowance(self.head.in_features + 2, unit_roundoff(mid))
+        spread = torch.bmm(w.abs(), radius_input(mid, rad, g, sound).unsqueeze(2)).squeeze(2)
         if sound:
             spread = spread + g * b.abs()
         lower = torch.bmm(w, mid.unsqueeze(2)).squeeze(2) + b - spread
