@@ -13,7 +13,7 @@ from typing import Annotated
 
 from fastapi import BackgroundTasks, Depends, Header, Query, Request, Response
 
-from service.artifacts import NAME
+from service.manifest import NAME
 from service.config import Dataset, key_id
 from service.errors import InvalidParameters, NotReady, Unauthorized, UnknownDataset, UnknownPipeline, UnknownPurifier
 from service.guard import FLAG_HEADER, Client

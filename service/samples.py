@@ -5,7 +5,8 @@ from pathlib import Path
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
-from service.artifacts import Manifest, verified_bytes
+from service.artifacts import verified_bytes
+from service.manifest import Manifest
 from service.errors import ArtifactError
 
 

@@ -83,6 +83,47 @@ def parse_variant(text: str) -> tuple[str, dict[str, str]]:
     return name, dict(pairs)
 
 
+def _peers(batch: str, peer_batch_timeout_ms: float) -> list[Engine]:
+    """Naive FastAPI, LitServe, Ray Serve and BentoML, each batching its own way, and the floor."""
+    return [
+        Engine("naive", "naive FastAPI, model in a def endpoint", "loadtest.bench.naive_app", "/healthz",
+               is_service=False),
+        Engine(
+            "litserve",
+            f"LitServe, batching (max_batch_size={batch}, batch_timeout={peer_batch_timeout_ms:g} ms)",
+            "loadtest.bench.litserve_app",
+            "/health",
+            {"max_batch_size": batch},
+            ("--batch-timeout-ms", str(peer_batch_timeout_ms)),
+            _json_base64,
+            is_service=False,
+        ),
+        Engine(
+            "ray",
+            f"Ray Serve, @serve.batch (max_batch_size={batch}, batch_wait_timeout={peer_batch_timeout_ms:g} ms)",
+            "loadtest.bench.ray_app",
+            "/healthz",
+            {"max_batch_size": batch},
+            ("--batch-timeout-ms", str(peer_batch_timeout_ms)),
+            is_service=False,
+        ),
+        Engine(
+            "bentoml",
+            f"BentoML, adaptive batching (max_batch_size={batch})",
+            "loadtest.bench.bentoml_app",
+            "/readyz",
+            {"max_batch_size": batch},
+            body=_json_base64_list,
+            answer=_only_item,
+            is_service=False,
+        ),
+        Engine("floor", "bare ASGI, a fixed JSON body", "loadtest.bench.floor_app", "/healthz",
+               args=("--static",), is_service=False),
+        Engine("floor-model", "bare ASGI, decode and defend on the event loop", "loadtest.bench.floor_app",
+               "/healthz", is_service=False),
+    ]
+
+
 def engines(
     max_batch_size: int, peer_batch_timeout_ms: float, variants: dict[str, dict[str, str]] | None = None
 ) -> dict[str, Engine]:
@@ -91,6 +132,11 @@ def engines(
     with the decode and the model call; then
     ``ours-<name>`` for each variant: the service, batching, with other ``PURIFIER_*`` settings."""
     batch = str(max_batch_size)
+    ours = [
+        Engine("ours", f"this service, batching (max_batch_size={batch})", "service", "/readyz",
+               {"max_batch_size": batch}),
+        Engine("ours-batch1", "this service, max_batch_size=1", "service", "/readyz", {"max_batch_size": "1"}),
+    ]
     extra = [
         Engine(
             f"ours-{name}",
@@ -101,57 +147,4 @@ def engines(
         )
         for name, settings in (variants or {}).items()
     ]
-    return {
-        engine.key: engine
-        for engine in (
-            Engine(
-                "ours",
-                f"this service, batching (max_batch_size={batch})",
-                "service",
-                "/readyz",
-                {"max_batch_size": batch},
-            ),
-            Engine("ours-batch1", "this service, max_batch_size=1", "service", "/readyz", {"max_batch_size": "1"}),
-            Engine(
-                "naive",
-                "naive FastAPI, model in a def endpoint",
-                "loadtest.bench.naive_app",
-                "/healthz",
-                is_service=False,
-            ),
-            Engine(
-                "litserve",
-                f"LitServe, batching (max_batch_size={batch}, batch_timeout={peer_batch_timeout_ms:g} ms)",
-                "loadtest.bench.litserve_app",
-                "/health",
-                {"max_batch_size": batch},
-                ("--batch-timeout-ms", str(peer_batch_timeout_ms)),
-                _json_base64,
-                is_service=False,
-            ),
-            Engine(
-                "ray",
-                f"Ray Serve, @serve.batch (max_batch_size={batch}, batch_wait_timeout={peer_batch_timeout_ms:g} ms)",
-                "loadtest.bench.ray_app",
-                "/healthz",
-                {"max_batch_size": batch},
-                ("--batch-timeout-ms", str(peer_batch_timeout_ms)),
-                is_service=False,
-            ),
-            Engine(
-                "bentoml",
-                f"BentoML, adaptive batching (max_batch_size={batch})",
-                "loadtest.bench.bentoml_app",
-                "/readyz",
-                {"max_batch_size": batch},
-                body=_json_base64_list,
-                answer=_only_item,
-                is_service=False,
-            ),
-            Engine("floor", "bare ASGI, a fixed JSON body", "loadtest.bench.floor_app", "/healthz",
-                   args=("--static",), is_service=False),
-            Engine("floor-model", "bare ASGI, decode and defend on the event loop", "loadtest.bench.floor_app",
-                   "/healthz", is_service=False),
-            *extra,
-        )
-    }
+    return {engine.key: engine for engine in (*ours, *_peers(batch, peer_batch_timeout_ms), *extra)}

@@ -10,7 +10,7 @@ from torch import nn
 from advattacks import APGD, BPDA, EOTPGD, FGSMRS, PGD, TRADES, Square, StraightThrough
 from training.models import VGG16, AutoencoderConfig, ConvAutoencoder, VGGConfig
 from training.robustness import train_adversarial
-from training.robustness.train_adversarial import trades_loss, with_reconstruction
+from training.robustness.batches import trades_loss, with_reconstruction
 from training.runs import load_checkpoint, read_timings, train_epoch
 
 from .conftest import DATA_ROOT

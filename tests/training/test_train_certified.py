@@ -98,7 +98,7 @@ def test_a_run_at_a_smaller_working_input_resamples_first_and_its_history_is_kep
 
 
 def test_a_run_on_the_datasets_own_28x28_exports_a_model_whose_manifest_entry_names_that_input(tmp_path) -> None:
-    from service.artifacts import ModelEntry
+    from service.manifest import ModelEntry
     from training.export import frozen_entry
 
     config = train_certified.Config(dataset="mnist", root=DATA_ROOT, workdir=tmp_path, width=4, linear=16,

@@ -24,7 +24,6 @@ Results are upserted into ``<docs>/robustness/<dataset>.json`` after every cell,
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 from dataclasses import dataclass
 from functools import cache
@@ -40,8 +39,9 @@ from ..runs import pick_device, read_timings
 from ..steps import Common, derive, from_args
 from ..stats import rate
 from . import certified, recipes, report, train_adversarial
-from .defenses import ADV_TRAINED, FINETUNED, PIPELINE_DEFENSES, SURROGATE, Defense, build
-from .results import Cells, Results
+from .defenses import ADV_TRAINED, FINETUNED, SURROGATE, Defense, build
+from .manifest_metrics import record_pipelines
+from .results import Results
 from .threats import Threat, craft, detector_auc, fingerprint
 
 log = logging.getLogger(__name__)
@@ -218,6 +218,48 @@ def _test_split(root: Path, dataset: str, limit: int | None, side: int) -> tuple
     return x, y
 
 
+def measure_clean(results: Results, defenses: dict[str, Defense], args: Config, device) -> None:
+    """Each defense's clean (and, if certifiable, certified) accuracy, unless measured on this very model."""
+    for name, d in defenses.items():  # clean accuracy, unless measured on this very model already
+        model_id = fingerprint(d)
+        if name not in KNOWN_DEFENSES:  # a served pipeline retrained since: its old model's cells go
+            results.forget_other_models(name, model_id)
+        dx, dy = test_images(args, d.side)
+        if results.data["clean"].get(name, {}).get("fingerprint") != model_id:
+            results.put("clean", name, {**rate(d.predict(dx, args.seed, device) == dy), "fingerprint": model_id})
+        measured = results.data["certified"].get(name, {}).get("fingerprint") == model_id
+        if certified.certifiable(d) and not measured:
+            results.put("certified", name, {**certified.summary(d, dx, dy, AUTOATTACK_EPS[args.dataset], device),
+                                            "fingerprint": model_id})
+
+
+def attack_cells(results: Results, defenses: dict[str, Defense], surrogate, planned, args: Config, device) -> None:
+    """Each planned (defense, threat, n) cell: craft or load the adversarial set, count what the defense keeps."""
+    run = args.run_dir
+    for name, threat, n in planned:
+        if threat.attack == "transfer" and surrogate is None:
+            continue
+        d = defenses[name]
+        xs, ys = (t[:n] for t in test_images(args, d.side))
+        if threat.attack in ("fgsm", "pgd"):
+            spec = (AdvSetSpec("fgsm", eps=threat.eps) if threat.attack == "fgsm"
+                    else AdvSetSpec("pgd", eps=threat.eps, alpha=0.01, steps=40))
+            adv, seconds, found = cached(run / "adv", defenses["none"].model, xs, ys, spec, tag="test0",
+                                         device=device), None, []
+        elif threat.attack == "transfer":
+            adv, seconds, found = craft(threat, Defense("surrogate", "transfer surrogate", surrogate), xs, ys,
+                                        run / "robust", device, args.chunk)
+        else:
+            threat, attacked = threat.for_defense(d), defenses[d.attacked_as or name]
+            adv, seconds, found = craft(threat, attacked, xs, ys, run / "robust", device, args.chunk)
+        hits = d.predict(adv, args.seed, device) == ys
+        # what AutoAttack reported about the defense, kept with the cell (the attack cache may not last)
+        reported = {"notes": found} if threat.attack in ("autoattack", "apgd") else {}
+        results.cell(name, threat, {**rate(hits), "attack_seconds": seconds, "fingerprint": fingerprint(d),
+                                    "hits": "".join("1" if h else "0" for h in hits.tolist()), **reported})
+        log.info("%s %s n=%d: %.4f", name, threat.key(), n, hits.float().mean())
+
+
 def run(args: Config) -> None:
     docs_json = args.docs / "robustness" / f"{args.dataset}.json"
     if args.report_only:
@@ -244,84 +286,15 @@ def run(args: Config) -> None:
             for name, variant in variants.items():
                 results.put("recipes", name, recipes.summary(run, name, variant))
             defenses |= recipes.defenses(run, variants, device)
-        for name, d in defenses.items():  # clean accuracy, unless measured on this very model already
-            model_id = fingerprint(d)
-            if name not in KNOWN_DEFENSES:  # a served pipeline retrained since: its old model's cells go
-                results.forget_other_models(name, model_id)
-            dx, dy = test_images(args, d.side)
-            if results.data["clean"].get(name, {}).get("fingerprint") != model_id:
-                results.put("clean", name, {**rate(d.predict(dx, args.seed, device) == dy), "fingerprint": model_id})
-            measured = results.data["certified"].get(name, {}).get("fingerprint") == model_id
-            if certified.certifiable(d) and not measured:
-                results.put("certified", name, {**certified.summary(d, dx, dy, AUTOATTACK_EPS[args.dataset], device),
-                                                "fingerprint": model_id})
-        for name, threat, n in plan(stage, defenses, args):
-            if threat.attack == "transfer" and surrogate is None:
-                continue
-            d = defenses[name]
-            xs, ys = (t[:n] for t in test_images(args, d.side))
-            if threat.attack in ("fgsm", "pgd"):
-                spec = (AdvSetSpec("fgsm", eps=threat.eps) if threat.attack == "fgsm"
-                        else AdvSetSpec("pgd", eps=threat.eps, alpha=0.01, steps=40))
-                adv, seconds, found = cached(run / "adv", defenses["none"].model, xs, ys, spec, tag="test0",
-                                             device=device), None, []
-            elif threat.attack == "transfer":
-                adv, seconds, found = craft(threat, Defense("surrogate", "transfer surrogate", surrogate), xs, ys,
-                                            run / "robust", device, args.chunk)
-            else:
-                threat, attacked = threat.for_defense(d), defenses[d.attacked_as or name]
-                adv, seconds, found = craft(threat, attacked, xs, ys, run / "robust", device, args.chunk)
-            hits = d.predict(adv, args.seed, device) == ys
-            # what AutoAttack reported about the defense, kept with the cell (the attack cache may not last)
-            reported = {"notes": found} if threat.attack in ("autoattack", "apgd") else {}
-            results.cell(name, threat, {**rate(hits), "attack_seconds": seconds, "fingerprint": fingerprint(d),
-                                        "hits": "".join("1" if h else "0" for h in hits.tolist()), **reported})
-            log.info("%s %s n=%d: %.4f", name, threat.key(), n, hits.float().mean())
+        measure_clean(results, defenses, args, device)
+        attack_cells(results, defenses, surrogate, plan(stage, defenses, args), args, device)
         detector = detector_auc(defenses["default"], x[:args.n], y[:args.n], run, args, PGD_EPS, device)
         if detector["auc"]:  # measured on the EOT-PGD sets this run has; none cached leaves the last figures
             results.put("detector", "default", detector)
         if stage == "autoattack":
-            record_pipelines(results, defenses, args)
+            record_pipelines(results, defenses, args.artifact_dir / "manifest.json", args.dataset)
         report.write(args.docs)
 
 
 def main(args: argparse.Namespace) -> None:
     run(from_args(Config, args))
-
-
-def record_pipelines(results: Results, defenses: dict[str, Defense], args: Config) -> None:
-    """Each served pipeline's clean, AutoAttack and worst-case accuracy, into the manifest that names it."""
-    path = args.artifact_dir / "manifest.json"
-    manifest, cells = json.loads(path.read_text()), Cells(results.data)
-    eps = AUTOATTACK_EPS[args.dataset]
-    for name, pipeline in manifest.get("pipelines", {}).items():
-        defense = PIPELINE_DEFENSES.get(name, name)
-        if defense not in defenses:
-            continue
-        threat, n = Threat("autoattack", eps).for_defense(defenses[defense]), cells.autoattack_n(defense, eps)
-        autoattack = None if n is None else cells.get(defense, "autoattack", eps, n, k=threat.k)
-        worst_n = cells.worst_case_n(defense, eps)  # without AutoAttack, the rest of the suite's worst case
-        worst, attacks = cells.worst_case(defense, eps, worst_n) if worst_n else (None, 0)
-        certificate = results.data["certified"].get(defense)
-        pipeline["metrics"] = {
-            "clean": {k: v for k, v in results.data["clean"][defense].items() if k != "fingerprint"},
-            "eps": eps,
-            "certified": None if certificate is None else {
-                **{k: v for k, v in certificate.items() if k not in ("hits", "fingerprint")},
-                "violations": certified.violations(certificate, [c for c in cells.all if c["defense"] == defense])},
-            "autoattack": None if autoattack is None else {
-                "version": "rand" if threat.k > 1 else "standard", **cells.subset(autoattack, n),
-                "notes": autoattack.get("notes", [])},
-            "worst_case": None if worst is None else {**worst, "attacks": attacks},
-        }
-        models = {manifest["models"][m]["file"]: m for m in manifest["models"]}
-        training = manifest["models"][models[pipeline["classifier"]]].get("training", {})
-        step = f"train-{str(training.get('out', '')).removesuffix('.ckpt')}"
-        results.put("pipelines", name, {
-            "defense": defense, "purifier": models.get(pipeline["purifier"]), "classifier": models[pipeline["classifier"]],
-            "training": training, "train_seconds": manifest.get("training_wall_time_s", {}).get(step),
-            "default": name == manifest.get("default_pipeline"), **pipeline["metrics"]})
-    for name, row in results.data["pipelines"].items():  # a pipeline dropped from the manifest stays measured
-        row["served"] = name in manifest.get("pipelines", {})
-    results.save()
-    path.write_text(json.dumps(manifest, indent=2) + "\n")
