@@ -30,7 +30,7 @@ if ARGV[4] == '0' then return {1, '0', string.format('%.6f', left), 0, 0, 0} end
 local history, window, limit = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
 local matches, threshold, size = tonumber(ARGV[8]), tonumber(ARGV[9]), tonumber(ARGV[10])
 local prints, width, cutoff = ARGV[11], 8 + size, now - window
-local times, nears, digests, cells = {}, {}, {}, {}
+local times, nears, digests, cells = {}, {}, {}, {}  -- cells: each entry's cell bytes, read only where needed
 local kept = redis.call('LRANGE', KEYS[2], 0, -1)
 if #kept > 0 and #kept[1] ~= 9 + width then  -- another dataset's input shape: a fresh history
   redis.call('DEL', KEYS[2])
@@ -40,7 +40,7 @@ for i, entry in ipairs(kept) do
   times[i] = struct.unpack('>d', entry)
   nears[i] = string.byte(entry, 9) == 1
   digests[i] = string.sub(entry, 10, 17)
-  cells[i] = {string.byte(entry, 18, 17 + size)}
+  cells[i] = string.sub(entry, 18)
 end
 
 local added = {}
@@ -48,6 +48,7 @@ for k = 0, n - 1 do
   local at = k * width
   local digest, raw = string.sub(prints, at + 1, at + 8), string.sub(prints, at + 9, at + width)
   local mine = {string.byte(raw, 1, size)}
+  local byte = string.byte
   local recent, retry = false, false
   for i = 1, #times do
     if times[i] > cutoff then
@@ -61,8 +62,8 @@ for k = 0, n - 1 do
     for i = 1, #times do
       if times[i] > cutoff then
         local gap, theirs = 0, cells[i]
-        for j = 1, size do
-          local d = theirs[j] - mine[j]
+        for j = 1, size do  -- most kept prints are far: the sum passes the limit within a few cells
+          local d = byte(theirs, j) - mine[j]
           gap = gap + (d < 0 and -d or d)
           if gap > limit then break end
         end
@@ -71,7 +72,7 @@ for k = 0, n - 1 do
     end
     near = close >= matches
   end
-  table.insert(times, now); table.insert(nears, near); table.insert(digests, digest); table.insert(cells, mine)
+  table.insert(times, now); table.insert(nears, near); table.insert(digests, digest); table.insert(cells, raw)
   if #times > history then
     table.remove(times, 1); table.remove(nears, 1); table.remove(digests, 1); table.remove(cells, 1)
   end
