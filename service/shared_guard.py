@@ -1,6 +1,7 @@
 """Budgets and the query-attack detector in Redis (``PURIFIER_REDIS_URL``): one state for every worker and replica.
 
-A request is admitted by one script call (``guard.lua``): one round trip, atomic per client, on Redis's clock.
+A request is admitted by one script call (``guard.lua``): one round trip, atomic per client, on Redis's clock,
+pipelined over one connection per process (``service.resp``).
 The script applies the rules of ``Budgets`` and ``QueryDetector``; its keys expire once they no longer matter
 (a bucket once full again, a history once out of the window), so Redis holds only the clients active lately.
 
@@ -15,14 +16,13 @@ from importlib.resources import files
 import numpy as np
 import torch
 from fastapi import BackgroundTasks
-from redis.asyncio import Redis
-from redis.exceptions import RedisError
 
 from service.config import Settings
 from service.errors import StateUnavailable
 from service.guard import Client, flag, over_budget
 from service.metrics import SHARED_STATE_ERRORS
 from service.querydetector import GRID, Verdict, fingerprints
+from service.resp import RedisReplyError, RedisUnavailable, ScriptClient
 
 logger = logging.getLogger(__name__)
 SCRIPT = files("service").joinpath("guard.lua").read_text()
@@ -46,9 +46,7 @@ class SharedGuard:
 
     def __init__(self, settings: Settings) -> None:
         self.mode, self.settings = settings.query_defense, settings
-        url, timeout = settings.redis_url.get_secret_value(), settings.redis_timeout_s
-        self.redis = Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout)
-        self.script = self.redis.register_script(SCRIPT)
+        self.script = ScriptClient(settings.redis_url.get_secret_value(), SCRIPT, settings.redis_timeout_s)
 
     async def admit(self, client: Client, images: list[torch.Tensor], background: BackgroundTasks) -> bool:
         """``Guard.admit``, in one round trip, before the model runs (the detector's verdict comes with the
@@ -59,10 +57,10 @@ class SharedGuard:
         args = [len(images), s.client_rate, s.client_burst, int(detect), s.query_history, s.query_window_s,
                 s.query_distance * size, s.query_matches, s.query_threshold, size, prints]
         try:
-            granted, wait, _, flagged, newly, count = await self.script(keys=keys(client.id), args=args)
-        except RedisError as exc:
+            granted, wait, _, flagged, newly, count = await self.script.run(keys(client.id), args)
+        except (RedisUnavailable, RedisReplyError) as exc:  # unreachable, late, or refusing (OOM, LOADING, BUSY)
             SHARED_STATE_ERRORS.inc()
-            logger.warning("shared client state unavailable (%s): request refused", type(exc).__name__)
+            logger.warning("shared client state unavailable (%s): request refused", exc)
             raise StateUnavailable(
                 "the shared client state is unavailable; retry shortly", headers={"Retry-After": "1"}
             ) from None
@@ -71,4 +69,4 @@ class SharedGuard:
         return flag(Verdict(bool(flagged), bool(newly), int(count)), len(images), self.mode, s.query_window_s)
 
     async def close(self) -> None:
-        await self.redis.aclose()
+        await self.script.close()

@@ -36,7 +36,7 @@ def test_the_detectors_verdicts_match_the_in_process_ones_query_by_query(redis_s
             prints = fingerprints(batch)
             want = local.observe(CLIENT.id, prints)
             got = await guard.admit(CLIENT, list(batch), BackgroundTasks())
-            count = await guard.redis.execute_command("LLEN", keys(CLIENT.id)[1])
+            count = redis_server.client().llen(keys(CLIENT.id)[1])
             seen.append((got, want.flagged, count))
         await guard.close()
         return seen
@@ -58,7 +58,7 @@ def test_near_duplicate_counts_equal_the_in_process_detectors(redis_server: Redi
         out = []
         for probe in sequence:
             await guard.admit(CLIENT, [probe], BackgroundTasks())
-            entries = await guard.redis.lrange(keys(CLIENT.id)[1], 0, -1)
+            entries = redis_server.client().lrange(keys(CLIENT.id)[1], 0, -1)
             out.append(sum(entry[8] for entry in entries))  # each entry's near byte
         await guard.close()
         return out
@@ -84,7 +84,7 @@ def test_block_mode_and_the_budget_refuse_as_the_in_process_guard_does(redis_ser
         with pytest.raises(RateLimited) as refused:
             await budget.admit(other, list(images(1)), BackgroundTasks())
         assert refused.value.headers["Retry-After"] == "1"
-        ttl = await budget.redis.pttl(keys(other.id)[0])
+        ttl = redis_server.client().pttl(keys(other.id)[0])
         assert 0 < ttl <= 3000  # the bucket is forgotten once full again (2 s) and a margin
         for guard in (block, budget):
             await guard.close()
