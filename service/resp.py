@@ -101,7 +101,8 @@ class ScriptClient:
 
     async def _connect(self) -> None:
         reader, writer = await asyncio.open_connection(self.host, self.port, ssl=self.tls)
-        hello = ([encode("AUTH", self.password)] if self.password else []) + ([encode("SELECT", self.db)] if self.db else [])
+        hello = [encode("AUTH", self.password)] if self.password else []
+        hello += [encode("SELECT", self.db)] if self.db else []
         writer.write(b"".join(hello))
         for _ in hello:
             reply = await read_reply(reader)

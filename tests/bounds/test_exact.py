@@ -97,7 +97,9 @@ def close(got: torch.Tensor, want: torch.Tensor) -> bool:
 @pytest.mark.parametrize("seed", [0, 1])
 @pytest.mark.parametrize("dead", [0.0, 2.0])
 @pytest.mark.parametrize("eps", [0.01, 0.1, 0.3])
-def test_each_layers_box_is_the_exact_interval_and_the_network_composes_them(seed: int, dead: float, eps: float) -> None:
+def test_each_layers_box_is_the_exact_interval_and_the_network_composes_them(
+    seed: int, dead: float, eps: float
+) -> None:
     net, x = tiny_net(seed, dead=dead), torch.rand(6, 1, 8, 8)
     labels = net(x).argmax(1)
     want_margins, want_boxes = reference_margins(net, x, eps, labels)

@@ -20,7 +20,9 @@ PNG = {"content-type": "image/png"}
 
 
 @contextmanager
-def replicas(tmp_path: Path, tiny_artifacts: Path, redis: RedisServer, count: int, **settings: str) -> Iterator[list[str]]:
+def replicas(
+    tmp_path: Path, tiny_artifacts: Path, redis: RedisServer, count: int, **settings: str
+) -> Iterator[list[str]]:
     """``count`` service processes on the same Redis; their base URLs."""
     with ExitStack() as stack:
         yield [
