@@ -11,7 +11,8 @@ In training mode a BatchNorm normalises the box with the *clean* batch's statist
 mode it is the fixed affine map of its running statistics, so the bounds are sound. The box is clipped to the
 input domain [0, 1]: a certificate covers every valid image within ``eps``.
 
-The classes script and freeze as they are: an exported artifact carries ``bounds`` and ``certify`` itself.
+The classes script and freeze as they are: an exported artifact carries ``bounds`` itself (``bounds.radius``
+searches its certified radius).
 
 Sound in floating point: in eval mode every step widens its box by a proven allowance for float32 rounding
 (``bounds.rounding``), so a positive margin bound is a proof for the network in exact arithmetic.
@@ -242,7 +243,7 @@ class Bounded(nn.Module):
     def for_export(self) -> "Bounded":
         """An eval-mode copy whose dense layers keep ``_by_input()`` as a buffer, ``by_input`` (not saved in a
         state dict; moved with the module by ``.cpu()`` or ``.to()``). Frozen, a weight derived inside a method
-        becomes that method's own constant; kept once, ``bounds`` and ``certify`` share it, and the exported file
+        becomes that method's own constant; kept once, ``forward`` and ``bounds`` share it, and the exported file
         holds it once."""
         model = copy.deepcopy(self).eval()
         for block in model.blocks:
@@ -256,39 +257,3 @@ class Bounded(nn.Module):
         (``labels`` default to the clean prediction)."""
         logits, margins, _ = self.propagate(x, eps, labels)
         return logits, margins
-
-    @torch.jit.export
-    def certify(self, x: Tensor, eps: float, max_eps: float, rounds: int = 1,
-                grid: int = 4) -> Tuple[Tensor, Tensor, Tensor]:
-        """Logits, whether the predicted label provably holds at ``eps``, and a certified radius: the largest
-        radius found (to ``max_eps / grid ** rounds``, and ``eps`` itself) at which it provably holds, else 0.
-
-        The first round bounds ``eps`` and ``grid`` radii spread over ``(0, max_eps]`` together with the clean
-        pass; each further round bounds ``grid`` radii spread over the bracket that is left. A round is one
-        batched pass, so the large weights are read twice a round whatever the grid.
-        """
-        n = x.size(0)
-        first = torch.full([1], eps, dtype=x.dtype, device=x.device)
-        steps = torch.arange(1, grid + 1, dtype=x.dtype, device=x.device) / grid
-        if rounds > 0:  # eps and the grid, each radius once
-            first = torch.unique(torch.cat([first, steps * max_eps]))
-        radii = first.unsqueeze(0).expand(n, first.numel())
-        logits, margins = self.bounds(x, radii.flatten(), None)
-        labels = logits.argmax(1)
-        lo, hi = self._bracket(margins, labels, radii, torch.zeros_like(radii[:, 0]), torch.full_like(radii[:, 0], max_eps))
-        certified = lo >= eps
-        for _ in range(rounds - 1):
-            radii = lo.unsqueeze(1) + (hi - lo).unsqueeze(1) * steps  # N x grid, increasing
-            margins = self.propagate(x, radii.flatten(), labels, False, self.training)[1]
-            lo, hi = self._bracket(margins, labels, radii, lo, hi)
-        return logits, certified, lo
-
-    def _bracket(self, margins: Tensor, labels: Tensor, radii: Tensor, lo: Tensor, hi: Tensor) -> Tuple[Tensor, Tensor]:
-        """The bracket left once ``radii`` (N x k, increasing, inside (lo, hi]) are bounded: IBP bounds only widen
-        with the radius, so the certified prefix of each row moves ``lo`` up and the first failure is ``hi``."""
-        n, k = radii.size(0), radii.size(1)
-        ok = (certified_margin(margins, labels.repeat_interleave(k)) > 0).reshape(n, k)
-        count = ok.long().cumprod(1).sum(1, keepdim=True)
-        new_lo = torch.cat([lo.unsqueeze(1), radii], 1).gather(1, count).squeeze(1)
-        new_hi = torch.cat([radii, hi.unsqueeze(1)], 1).gather(1, count).squeeze(1)
-        return new_lo, new_hi

@@ -56,9 +56,7 @@ def build_served(
     served = {}
     for dataset in settings.datasets:
         artifacts = load_dataset(settings.artifacts_dir / dataset, device, settings.optimize_classifier)
-        model = InferenceModel(
-            artifacts, branch, (settings.certified_radius_rounds, settings.certified_radius_grid)
-        )
+        model = InferenceModel(artifacts, branch, settings.certified_radius_probes, settings.certified_radius_rounds)
         manifest, pipeline_prep = artifacts.manifest, artifacts.pipeline_preprocessing
         served[dataset] = Served(
             artifacts,

@@ -176,7 +176,7 @@ def warm_up(
                     raise ArtifactError(f"{folder}: classifier {name!r} returns shape {shape}, not {expected}")
                 certificate = artifacts.manifest.models[name].certificate
                 if certificate is not None:
-                    classifier.certify(batch, certificate.eps, certificate.max_radius)
+                    classifier.bounds(batch, torch.full((batch_size,), certificate.eps, device=batch.device), None)
             for name, purifier in artifacts.purifiers.items():
                 batch = batches[name]
                 if purifier(batch).shape != batch.shape:

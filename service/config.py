@@ -44,15 +44,15 @@ class Settings(BaseSettings):
         True,
         description="`/defended-classify` classifies the raw images on a second thread while the pipeline runs",
     )
-    certified_radius_rounds: int = Field(
-        1,
-        ge=0,
-        le=6,
-        description="rounds of the certified-radius search, each one batched bound of `grid` radii "
-        "(0: the radius is eps or 0)",
+    certified_radius_probes: int = Field(
+        2, ge=1, le=64, description="grey levels bounded per round of the certified-radius search, in one batched call"
     )
-    certified_radius_grid: int = Field(
-        4, ge=2, le=64, description="radii bounded per round: the radius is found to max_radius / grid^rounds"
+    certified_radius_rounds: int = Field(
+        16,
+        ge=0,
+        le=64,
+        description="most rounds of the certified-radius search; it stops earlier once every radius is found to one "
+        "grey level (fewer: a smaller radius, still proved; 0: the largest grey level under eps, or 0)",
     )
     max_batch_size: int = Field(32, ge=1, description="most images per micro-batch")
     max_wait_ms: float = Field(

@@ -14,6 +14,7 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
+from bounds import RadiusSearch
 from pydantic import BaseModel
 
 from service import schemas
@@ -39,7 +40,7 @@ class Purified:
 @dataclass(frozen=True)
 class Certified:
     """Whether the label provably holds over the l-inf ball of the pipeline's eps, and the largest radius
-    found at which it provably holds (0: none)."""
+    in grey levels (k / 255) at which it provably holds (0: none)."""
 
     certified: bool
     radius: float
@@ -73,11 +74,15 @@ class InferenceModel:
     """
 
     def __init__(
-        self, artifacts: DatasetArtifacts, branch: Executor | None = None, radius_search: tuple[int, ...] = ()
+        self, artifacts: DatasetArtifacts, branch: Executor | None = None, probes: int = 2, rounds: int = 16
     ) -> None:
         self.artifacts = artifacts
         self.branch = branch
-        self.radius_search = radius_search  # (rounds, grid) of the certified-radius search; () keeps certify's own
+        self.searches = {  # the certified-radius search of each certifiable classifier, placed by its prior
+            name: RadiusSearch(entry.certificate.radius_prior, probes, rounds)
+            for name, entry in artifacts.manifest.models.items()
+            if entry.certificate is not None
+        }
         self.thresholds = {name: artifacts.manifest.detector_threshold(name) for name in artifacts.purifiers}
 
     def _stack(self, images: list[torch.Tensor]) -> torch.Tensor:
@@ -111,16 +116,16 @@ class InferenceModel:
             return self._purified(self._stack(images), purifier)[1]
 
     def _certified(self, batch: torch.Tensor, pipeline: str) -> tuple[list[Prediction], list[Certified]]:
-        """The pipeline's certifiable classifier: predictions and their certificates, from one ``certify`` call."""
+        """The pipeline's certifiable classifier: predictions and their certificates, from one radius search."""
         certificate = self.artifacts.manifest.certificate(pipeline)
-        classifier = self.artifacts.classifiers[self.artifacts.manifest.pipeline_models(pipeline)[1]]
+        name = self.artifacts.manifest.pipeline_models(pipeline)[1]
+        search = self.searches[name]
         with torch.inference_mode():
-            logits, certified, radius = classifier.certify(
-                batch, certificate.eps, certificate.max_radius, *self.radius_search
-            )
+            logits, certified, levels = search.certify(self.artifacts.classifiers[name], batch, certificate.eps)
             probabilities = torch.softmax(logits.float(), dim=1)
             labels = probabilities.argmax(dim=1).tolist()
-            found = [Certified(c, r) for c, r in zip(certified.tolist(), radius.tolist(), strict=True)]
+            radii = (level / search.levels for level in levels.tolist())
+            found = [Certified(c, r) for c, r in zip(certified.tolist(), radii, strict=True)]
             return [Prediction(label, p) for label, p in zip(labels, probabilities.tolist(), strict=True)], found
 
     def _defended_branch(

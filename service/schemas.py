@@ -80,8 +80,9 @@ class DefendedResponse(ClassifyResponse):
     )
     certified_radius: float | None = Field(
         None,
-        description="certifiable pipelines only: the largest ℓ∞ radius found at which the label provably holds "
-        "(0: none); `full` detail, rounded down in `topk`, absent in `label`",
+        description="certifiable pipelines only: the largest ℓ∞ radius, a whole number of grey levels (k/255, "
+        "rounded down to 6 decimals), at which the label provably holds (0: none); `full` detail, rounded down "
+        "further in `topk`, absent in `label`",
     )
 
 

@@ -5,7 +5,7 @@ from pathlib import Path
 
 from service.config import REPO_ROOT
 
-PACKAGES = ("advattacks", "bounds", "loadtest", "service", "training")
+PACKAGES = ("advattacks", "bounds", "loadtest", "render", "service", "training")
 MAX_MODULE_LINES, MAX_FUNCTION_LINES = 300, 60
 
 

@@ -21,6 +21,7 @@ import torchvision
 from bounds import CERTIFICATE_METHODS, Bounded
 from . import data
 from .artifacts import sha256
+from .calibrate_radius import calibrate
 from .jit import freeze, load, quiet_jit
 from .models import INPUT_SHAPE, count_parameters, input_shape
 from .runs import load_checkpoint, pick_device, predict, read_timings
@@ -35,7 +36,6 @@ CHECKPOINTS = {CLASSIFIER: "classifier.ckpt", DEFAULT_PURIFIER: "autoencoder.ckp
                "autoencoder-fgsm": "autoencoder-fgsm.ckpt", "autoencoder-pgd": "autoencoder-pgd.ckpt"}
 DETECTOR_QUANTILE = 0.99  # reconstruction-error threshold: 1% of clean validation images exceed it
 SAMPLES = 32  # test images bundled as PNG for the demo, the load test and the e2e tests
-RADIUS_SEARCH = 1.0  # a certified radius is searched up to the training eps: IBP certifies next to nothing beyond it
 CLEAN_FLOOR = {"mnist": 0.985, "fashion-mnist": 0.85}  # the clean accuracy a default pipeline must keep
 MEASURED = "measured"  # --default-pipeline measured: pick it by the rule of ``measured_default``
 
@@ -94,6 +94,7 @@ class Config(Common):
     method: tuple[str, ...] = ()  # NAME=TEXT: how a pipeline defends, in a few words
     description: tuple[str, ...] = ()  # NAME=TEXT: what a pipeline is, in one line
     retire: tuple[str, ...] = ()  # pipelines to stop serving; a classifier no pipeline uses leaves with its file
+    calibrate_radius: bool = False  # recompute every certified model's radius prior
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -111,13 +112,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--retire", nargs="+", default=list(Config.retire), metavar="NAME",
                    help="pipelines to stop serving; a classifier no pipeline uses leaves with its file "
                         "(purifiers stay on /purify)")
+    p.add_argument("--calibrate-radius", action="store_true",
+                   help="recompute every certified model's radius prior (added ones always get one)")
 
 
 def certificate_entry(training: dict, shape: tuple[int, ...]) -> dict:
     """What a certifiable model's manifest entry says of its certificate, for the service and its users."""
     return {"method": training["method"], "eps": training["test_eps"], "train_eps": training["train_eps"],
             "space": f"the model's input: {'x'.join(map(str, shape))} floats in [0, 1], after the resize",
-            "methods": list(CERTIFICATE_METHODS), "max_radius": round(RADIUS_SEARCH * training["train_eps"], 4)}
+            "methods": list(CERTIFICATE_METHODS)}
 
 
 def frozen_entry(eager: torch.nn.Module, ckpt: dict, path: Path, kind: str) -> dict:
@@ -201,6 +204,7 @@ def extend(config: Config) -> None:
             manifest["pipelines"][name][field] = text
     retire(manifest, config.retire, out, manifest.get("default_pipeline") if config.default_pipeline in (None, MEASURED)
            else config.default_pipeline)
+    calibrate(manifest, out, config.root, config.limit, every=config.calibrate_radius)
     if config.default_pipeline:
         manifest["default_pipeline"] = (measured_default(manifest) if config.default_pipeline == MEASURED
                                         else config.default_pipeline)
@@ -215,7 +219,8 @@ def extend(config: Config) -> None:
 
 
 def run(args: Config) -> None:
-    if args.add or args.pipeline or args.default_pipeline or args.method or args.description or args.retire:
+    if (args.add or args.pipeline or args.default_pipeline or args.method or args.description or args.retire
+            or args.calibrate_radius):
         extend(args)
         return
     run = args.run_dir

@@ -12,7 +12,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from .markdown import markers, splice, table
+from render.markdown import markers, splice, table
 from .steps import Common, from_args
 
 PAGES = (Path("README.md"), Path("docs/robustness.md"))
@@ -80,8 +80,8 @@ def certificate_cost(measured: dict) -> str:
     search = measured["radius_search"]
     return table(["model", "batch", "forward p50 / p95 ms", "certificate at ε p50 / p95 ms",
                   "with radius p50 / p95 ms", "with radius / forward"], rows) + (
-        f"\n\nIn process, {measured['threads']} thread, radius search of {search['rounds']} round(s) of "
-        f"{search['grid']} radii (`{measured['command']}`).")
+        f"\n\nIn process on the bundled test images, {measured['threads']} thread, a grey-level radius search of "
+        f"{search['probes']} levels a round, at most {search['rounds']} rounds (`{measured['command']}`).")
 
 
 def _json(path: Path) -> dict | None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .markdown import table_lines
+from render.markdown import table_lines
 
 # The paper's table (PAPER.md): attack -> dataset -> (no defense, defended).
 PAPER = {

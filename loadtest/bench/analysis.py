@@ -201,3 +201,16 @@ def stage_ms(measured: dict) -> dict[str, float]:
         1000 * t["busy"] / rps for name, t in threads.items() if name.startswith("inference")
     )
     return out
+
+
+def quoted(summary: dict) -> dict:
+    """The figures the pages' sentences quote, derived from the run (``docs/performance-figures.json``)."""
+    ours1 = point(summary, "ours", 1)
+    lead, peers = {}, {}
+    for concurrency in summary["config"]["concurrency"]:
+        ours, peer = point(summary, "ours", concurrency), best_peer(summary, concurrency)
+        if ours and peer:
+            lead[str(concurrency)] = ours["throughput_rps"] / peer[1]["throughput_rps"]
+            peers[str(concurrency)] = peer[0]
+    return {"paper_ms": PAPER_MS, "cpu": summary["machine"]["cpu"], "logical_cpus": summary["machine"]["logical_cpus"],
+            "ours_p95_ms_at_1": ours1 and ours1["p95_ms"], "lead_over_best_peer": lead, "best_peer": peers}

@@ -1,11 +1,11 @@
 """``python -m loadtest.bench.certificate``: what a certificate costs beside the model's own forward pass.
 
 Each certified classifier of the bundled artifacts, loaded the way the service loads it (``PURIFIER_*``
-settings: device, threads, optimization, the radius search), is timed at batch 1 (a request at concurrency 1)
-and at batch 64 (per image): its forward pass alone, ``certify`` without the radius search (the clean pass and
-the bounds at the pipeline's eps: the ``certified`` boolean) and ``certify`` with the service's radius search.
-The three are interleaved in rounds, so a drift in the machine's speed moves them alike. Writes
-``docs/certificate-cost.json``.
+settings: device, threads, optimization, the radius search), is timed on the bundled test images at batch 1 (a
+request at concurrency 1) and at batch 64 (per image): its forward pass alone, the certificate at the pipeline's
+eps alone (the clean pass and one bound: the ``certified`` boolean) and the certificate with the service's
+grey-level radius search. The three are interleaved in rounds, so a drift in the machine's speed moves them alike.
+Writes ``docs/certificate-cost.json``.
 """
 
 import argparse
@@ -15,11 +15,14 @@ from pathlib import Path
 
 import torch
 
-from bounds import CERTIFICATE_METHODS
+from bounds import RadiusSearch
 from loadtest.machine import machine
 from loadtest.stats import summarize
-from service.artifacts import load_module, read_manifest, resolve_device
+from service.artifacts import load_dataset, resolve_device
 from service.config import REPO_ROOT, Settings
+from service.images import decode_image
+from service.inference import InferenceModel
+from service.samples import load_samples
 
 OUT = REPO_ROOT / "docs" / "certificate-cost.json"
 
@@ -29,42 +32,44 @@ def measure(settings: Settings, repeats: int = 200, rounds: int = 5) -> dict[str
     forward's}}."""
     torch.set_num_threads(settings.num_threads)
     device = resolve_device(settings.device)
-    search = (settings.certified_radius_rounds, settings.certified_radius_grid)
     out = {}
     for folder in sorted(p for p in settings.artifacts_dir.iterdir() if (p / "manifest.json").is_file()):
-        manifest = read_manifest(folder)
+        artifacts = load_dataset(folder, device, settings.optimize_classifier)
+        manifest, served = artifacts.manifest, InferenceModel(
+            artifacts, None, settings.certified_radius_probes, settings.certified_radius_rounds)
         for pipeline in manifest.pipelines:
             certificate = manifest.certificate(pipeline)
             if certificate is None:
                 continue
-            file = manifest.pipelines[pipeline].classifier
-            model = load_module((folder / file).read_bytes(), folder / file, device, settings.optimize_classifier,
-                                CERTIFICATE_METHODS)
+            name = manifest.pipeline_models(pipeline)[1]
+            model, search = artifacts.classifiers[name], served.searches[name]
+            at_eps = RadiusSearch(certificate.radius_prior, rounds=0)
             calls = {
                 "forward": lambda x: model(x).tolist(),
-                "at_eps": lambda x: [t.tolist() for t in model.certify(x, certificate.eps, certificate.max_radius,
-                                                                       0, search[1])],
-                "certify": lambda x: [t.tolist() for t in model.certify(x, certificate.eps, certificate.max_radius,
-                                                                        *search)],
+                "at_eps": lambda x: [t.tolist() for t in at_eps.certify(model, x, certificate.eps)],
+                "certify": lambda x: [t.tolist() for t in search.certify(model, x, certificate.eps)],
             }
-            shape = manifest.pipeline_input_shape(pipeline)
-            out[f"{manifest.dataset}/{pipeline}"] = _time(calls, shape, device, repeats, rounds)
+            prep = artifacts.pipeline_preprocessing(pipeline)
+            images = [decode_image(s.png, prep, settings.max_pixels) for s in load_samples(folder, manifest)]
+            out[f"{manifest.dataset}/{pipeline}"] = _time(calls, torch.stack(images).to(device), repeats, rounds)
     return out
 
 
-def _time(calls: dict, shape: list[int], device, repeats: int, rounds: int) -> dict:
-    batches = {b: torch.rand(b, *shape, generator=torch.Generator().manual_seed(0)).to(device) for b in (1, 64)}
+def _time(calls: dict, images: torch.Tensor, repeats: int, rounds: int) -> dict:
+    """Batch 1 takes the images in turn (the radius search takes more rounds on some); batch 64, all of them."""
+    batches = {1: list(images.split(1)), 64: [images.repeat(-(-64 // len(images)), 1, 1, 1)[:64]]}
     per_round = {1: max(repeats // rounds, 1), 64: max(repeats // (8 * rounds), 1)}
     times: dict[tuple[str, int], list[float]] = {(c, b): [] for b in batches for c in calls}
     with torch.inference_mode():
         for (name, b) in times:  # TorchScript specializes on its first runs
-            for _ in range(3):
-                calls[name](batches[b])
+            for x in batches[b][:3]:
+                calls[name](x)
         for _ in range(rounds):
             for (name, b), samples in times.items():
-                for _ in range(per_round[b]):
+                for i in range(per_round[b]):
+                    x = batches[b][i % len(batches[b])]
                     started = time.perf_counter()
-                    calls[name](batches[b])
+                    calls[name](x)
                     samples.append((time.perf_counter() - started) * 1000)
     result = {}
     for b in batches:
@@ -88,7 +93,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     settings = Settings()
     results = measure(settings, args.repeats)
-    search = {"rounds": settings.certified_radius_rounds, "grid": settings.certified_radius_grid}
+    search = {"probes": settings.certified_radius_probes, "rounds": settings.certified_radius_rounds}
     args.out.write_text(json.dumps({"command": "python -m loadtest.bench.certificate", "radius_search": search,
                                     "threads": settings.num_threads, "machine": machine(), "models": results},
                                    indent=1) + "\n")

@@ -11,13 +11,14 @@ from pathlib import Path
 
 from loadtest.bench import analysis, plots
 from service.config import REPO_ROOT
-from training.markdown import place, table
+from render.markdown import place, table
 
 DOC = REPO_ROOT / "docs" / "performance.md"
 RUN = REPO_ROOT / "docs" / "performance.json"  # the run the page shows
 NO_GPU = "none in this run: the service runs on CUDA when present (`PURIFIER_DEVICE=auto`)"
 FIGURES = REPO_ROOT / "docs" / "figures"
 THROUGHPUT_PNG, CDF_PNG = "perf-throughput.png", "perf-latency-cdf.png"
+QUOTED = "performance-figures.json"  # beside the page: the figures other pages quote
 
 
 def _f(value: float | None, spec: str = ".2f") -> str:
@@ -204,6 +205,7 @@ def render(summary: dict, doc: Path, figures: Path) -> None:
     plots.throughput(summary, figures / THROUGHPUT_PNG)
     plots.latency_cdf(summary, figures / CDF_PNG)
     doc.write_text(place(doc.read_text() if doc.is_file() else "", blocks(summary)))
+    doc.with_name(QUOTED).write_text(json.dumps(analysis.quoted(summary), indent=1) + "\n")
 
 
 def write_docs(summary: dict) -> None:

@@ -4,7 +4,7 @@ import re
 from pathlib import Path
 
 from service.config import REPO_ROOT
-from training.markdown import table_lines as table
+from render.markdown import table_lines as table
 
 DOC = REPO_ROOT / "docs" / "security.md"
 BEGIN, END = "<!-- query-measurements:begin -->", "<!-- query-measurements:end -->"

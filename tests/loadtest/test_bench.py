@@ -15,7 +15,7 @@ from loadtest.bench.cpu import CpuMeter
 from loadtest.samples import load_samples
 from loadtest.server import serve
 from service.config import REPO_ROOT
-from training.markdown import markers
+from render.markdown import markers
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 

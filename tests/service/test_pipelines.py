@@ -4,6 +4,7 @@ answers; ?purifier= puts any served purifier before the manifest's classifier wi
 import base64
 import io
 import json
+import math
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,7 +17,14 @@ from service.app import create_app
 from service.artifacts import read_manifest
 from service.config import Settings
 from service.errors import ArtifactError
-from tests.service.tiny_artifacts import CERTIFICATE, CERTIFIED_SIDE, PIPELINES, brightness_png, write_dataset
+from tests.service.tiny_artifacts import (
+    CENTRES,
+    CERTIFICATE,
+    CERTIFIED_SIDE,
+    PIPELINES,
+    brightness_png,
+    write_dataset,
+)
 
 PNG = {"content-type": "image/png"}
 
@@ -130,13 +138,15 @@ def test_attack_targets_the_classifier_or_a_whole_pipeline(pipeline_client: Test
 
 
 def test_a_certifiable_pipeline_answers_with_its_certificate_and_others_without(pipeline_client: TestClient) -> None:
-    eps = CERTIFICATE["eps"]
     outcomes = set()
     for level in range(10):
         body = _defend(pipeline_client, level, pipeline="certified").json()
-        assert body["pipeline"] == "certified" and isinstance(body["certified"], bool)
-        assert 0.0 <= body["certified_radius"] <= CERTIFICATE["max_radius"]
-        assert body["certified"] == (body["certified_radius"] >= eps)
+        assert body["pipeline"] == "certified" and body["label"] == level
+        # the tiny network's bounds are exact: a flat image's radius is its distance to the nearest class boundary
+        brightness = round(level / 9 * 255) / 255
+        exact = min(abs(brightness - (a + b) / 2) for a, b in zip(CENTRES, CENTRES[1:]))
+        assert body["certified_radius"] == math.floor(math.floor(exact * 255) / 255 * 1e6) / 1e6, level
+        assert body["certified"] == (exact > CERTIFICATE["eps"]), level
         outcomes.add(body["certified"])
     assert outcomes == {True, False}, "the tiny network should certify some inputs and not others"
     for params in ({"pipeline": "mirror"}, {"pipeline": "autoencoder+mirror"}, {"purifier": "autoencoder"}):

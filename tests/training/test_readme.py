@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from training import readme
-from training.markdown import markers, splice
+from render.markdown import markers, place, splice
 from training.robustness import report
 
 from .conftest import ARTIFACTS, REPO
@@ -37,17 +37,20 @@ def test_the_headline_lists_every_served_pipeline_default_first() -> None:
 
 def test_the_committed_robustness_tables_are_what_their_json_renders() -> None:
     results, runs = report.load(REPO / "docs")
-    page = (REPO / "docs" / report.PAGE).read_text()
-    blocks = report.blocks(results, runs)
-    assert "certified-runs-mnist" in blocks, "the certified-training runs are in the page's tables"
-    assert all(markers(name)[0] in page for name in blocks), "every table has its place in the page"
-    assert report.render(results, page, runs) == page, "run python -m training robustness --report-only"
+    pages = report.routed(results, runs)
+    assert "certified-runs-mnist" in pages[report.PAGE], "the certified-training runs are on the main page"
+    assert set(pages) == {report.PAGE, "robustness/mnist.md", "robustness/fashion-mnist.md"}
+    for name, tables in pages.items():
+        page = (REPO / "docs" / name).read_text()
+        assert all(markers(block)[0] in page for block in tables), f"every table has its place in {name}"
+        assert place(page, tables) == page, "run python -m training robustness --report-only"
 
 
 def test_a_table_the_page_does_not_place_yet_is_appended_and_prose_is_kept() -> None:
     results = [json.loads((REPO / "docs" / "robustness" / "mnist.json").read_text())]
-    page = report.render(results, "Hand-written prose.\n")
-    assert page.startswith("Hand-written prose.\n\n") and all(markers(name)[0] in page for name in report.blocks(results))
+    tables = report.routed(results)["robustness/mnist.md"]
+    page = place("Hand-written prose.\n", tables)
+    assert page.startswith("Hand-written prose.\n\n") and all(markers(name)[0] in page for name in tables)
     begin, end = markers("robustness-mnist-cost")
     edited = page.replace(begin, f"A sentence about cost.\n\n{begin}")
-    assert report.render(results, edited) == edited
+    assert place(edited, tables) == edited

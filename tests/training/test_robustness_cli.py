@@ -6,7 +6,7 @@ import shutil
 import subprocess
 import sys
 
-from training.markdown import markers
+from render.markdown import markers
 from training.models import VGG16, VGGConfig
 from training.robustness.defenses import PIPELINE_DEFENSES
 from training.robustness.recipes_report import recipe_tables, replicates
@@ -90,7 +90,7 @@ def test_all_stages_on_a_tiny_subset(tmp_path):
     assert "| adv-pgd-width0.125 |" in blocks([result])["robustness-mnist-recipes"]
     assert set(result["training"]["models"]) == {"surrogate.ckpt", "classifier-fgsm-rs.ckpt",
                                                  "classifier-purified.ckpt"}
-    doc = (tmp_path / "docs" / "robustness.md").read_text()
+    doc = (tmp_path / "docs" / "robustness" / "mnist.md").read_text()
     assert all(markers(name)[0] in doc for name in blocks([result])), "every table of the run is in the page"
     assert (tmp_path / "docs" / "figures" / "robustness-mnist.png").stat().st_size > 1000
     # a second run finds every adversarial set in the cache and reproduces every number

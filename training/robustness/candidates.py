@@ -3,7 +3,7 @@ docs/robustness.md (adopted only if its gain survives the worst case over every 
 
 from __future__ import annotations
 
-from ..markdown import table_lines
+from render.markdown import table_lines
 from .results import PENDING, Cells, fmt
 
 CANDIDATES = ("vote", "finetuned")

@@ -3,7 +3,7 @@ how each was trained, and the commands that retrain the study models."""
 
 from __future__ import annotations
 
-from ..markdown import table_lines
+from render.markdown import table_lines
 from .results import PENDING, Cells, fmt, minutes
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 
-from ..markdown import table_lines
+from render.markdown import table_lines
 from ..stats import paired_difference
 from .recipes import options
 from .results import Cells, fmt, minutes

@@ -1,6 +1,7 @@
-"""The tables and figures of docs/robustness.md, from ``docs/robustness/<dataset>.json`` (nothing else).
+"""The tables and figures of the robustness report, from ``docs/robustness/<dataset>.json`` (nothing else): each
+dataset's on its own page, ``docs/robustness/<dataset>.md``, the certified-training runs on docs/robustness.md.
 
-Each table is a marked block of the page, ``robustness-<dataset>-<table>``; the prose around them is written by
+Each table is a marked block of a page, ``robustness-<dataset>-<table>``; the prose around them is written by
 hand, and a re-render replaces only the blocks. A cell the run has not reached yet is *pending*, never estimated.
 """
 
@@ -9,7 +10,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ..markdown import place, table, table_lines
+from render.markdown import place, table, table_lines
 from . import figures
 from .candidates import candidates, detector
 from .pipelines_report import autoattack_table, study_commands, training_table
@@ -122,9 +123,15 @@ def blocks(results: list[dict], runs: dict[str, dict] | None = None) -> dict[str
     return out
 
 
-def render(results: list[dict], page: str, runs: dict[str, dict] | None = None) -> str:
-    """``page`` with every table re-rendered (one the page lacks is appended)."""
-    return place(page, blocks(results, runs))
+def routed(results: list[dict], runs: dict[str, dict] | None = None) -> dict[str, dict[str, str]]:
+    """{page, relative to docs/: {block name: markdown}}: each dataset's tables on its own report page
+    (``robustness/<dataset>.md``), the certified-training runs on ``robustness.md``."""
+    out: dict[str, dict[str, str]] = {PAGE: {}}
+    for name, block in blocks(results, runs).items():
+        page = next((f"robustness/{r['dataset']}.md" for r in results if name.startswith(f"robustness-{r['dataset']}-")),
+                    PAGE)
+        out.setdefault(page, {})[name] = block
+    return out
 
 
 def load(docs: Path) -> tuple[list[dict], dict[str, dict]]:
@@ -205,9 +212,11 @@ def certified_runs(runs: dict) -> str:
 
 
 def write(docs: Path) -> None:
-    """The figures, and the tables of docs/robustness.md."""
+    """The figures, and the tables of docs/robustness.md and of each dataset's report page (one a page does not
+    place yet is appended)."""
     results, runs = load(docs)
     for r in results:
         figures.accuracy_vs_eps(r, Path(docs) / "figures" / f"robustness-{r['dataset']}.png")
-    page = Path(docs) / PAGE
-    page.write_text(render(results, page.read_text() if page.is_file() else "", runs))
+    for name, tables in routed(results, runs).items():
+        page = Path(docs) / name
+        page.write_text(place(page.read_text() if page.is_file() else "", tables))
