@@ -204,7 +204,7 @@ def certified_runs(runs: dict) -> str:
         at = [f"{100 * history[e - 1]['certified']:.1f}%" if len(history) >= e else "–" for e in CHECKPOINT_EPOCHS]
         rows.append([f"`{name}`", recipe["precision"], str(recipe["width"]),
                      f"{recipe['input_side']}×{recipe['input_side']}", f"{recipe['side']}×{recipe['side']}",
-                     f"{r['epochs_run']} of {recipe['epochs']}" + ("" if r["complete"] else " (stopped)"),
+                     f"{r['epochs_run']} of {recipe['epochs']}" + ("" if r["complete"] else " (unfinished)"),
                      minutes(r["train_seconds"]), *at, f"{100 * history[best]['certified']:.1f}% (epoch {best + 1})",
                      f"{100 * history[best]['clean']:.1f}%"])
     return table(["run", "precision", "width", "input", "working input", "epochs", "training",
