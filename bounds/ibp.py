@@ -49,7 +49,12 @@ def _relu(mid: Tensor, rad: Tensor, sound: bool) -> Tuple[Tensor, Tensor]:
     return out_mid, widened(out_mid, widened(mid, out_rad, sound), sound)
 
 
-class _Block(nn.Module):
+class _Layer(nn.Module):
+    def prepare(self) -> None:
+        """Build what the bounds read besides the weights (nothing, unless a subclass says otherwise)."""
+
+
+class _Block(_Layer):
     """An affine layer, a BatchNorm and a ReLU."""
 
     def _normalise(self, h: Tensor, mid: Tensor, rad: Tensor, clean: bool) -> Tuple[Tensor, Tensor, Tensor]:
@@ -124,6 +129,11 @@ class LinearBlock(_Block):
         inputs are read without touching the others."""
         return torch.cat([self.linear.weight, self.linear.weight.abs()]).t().contiguous()
 
+    def prepare(self) -> None:
+        """Fill ``by_input``, where an export left it empty (see ``Bounded.for_export``)."""
+        if hasattr(self, "by_input"):
+            self.by_input = self._by_input()
+
     def forward(self, x: Tensor) -> Tensor:
         return self.bn(self._affine(x)).relu()
 
@@ -159,7 +169,7 @@ class LinearBlock(_Block):
         return self._affine(rows), rad.mm(both[:, out:])
 
 
-class Resample(nn.Module):
+class Resample(_Layer):
     """Bilinear resampling to ``side`` x ``side``. Each output pixel is a convex combination of input pixels, so
     the box maps exactly: centre to resampled centre, radius to resampled radius (never wider)."""
 
@@ -179,7 +189,7 @@ class Resample(nn.Module):
         return self.forward(h) if clean else h, mid, rad, mid, rad
 
 
-class Flatten(nn.Module):
+class Flatten(_Layer):
     def __init__(self) -> None:
         super().__init__()
         self.relu = False
@@ -241,15 +251,20 @@ class Bounded(nn.Module):
         return logits, lower, kept
 
     def for_export(self) -> "Bounded":
-        """An eval-mode copy whose dense layers keep ``_by_input()`` as a buffer, ``by_input`` (not saved in a
-        state dict; moved with the module by ``.cpu()`` or ``.to()``). Frozen, a weight derived inside a method
-        becomes that method's own constant; kept once, ``forward`` and ``bounds`` share it, and the exported file
-        holds it once."""
+        """An eval-mode copy whose dense layers have a place for ``_by_input()``, the buffer ``by_input``, left
+        empty: the exported file stores each weight once, and ``prepare`` fills it when the model loads (moved
+        with the module by ``.cpu()`` or ``.to()``, never in a state dict)."""
         model = copy.deepcopy(self).eval()
         for block in model.blocks:
             if isinstance(block, LinearBlock):
-                block.register_buffer("by_input", block._by_input().detach(), persistent=False)
+                block.register_buffer("by_input", torch.empty(0, 0), persistent=False)
         return model
+
+    @torch.jit.export
+    def prepare(self) -> None:
+        """Build the layouts the bounds read besides the weights; call once after loading an export."""
+        for block in self.blocks:
+            block.prepare()
 
     @torch.jit.export
     def bounds(self, x: Tensor, eps: Tensor, labels: Optional[Tensor]) -> Tuple[Tensor, Tensor]:
@@ -257,3 +272,11 @@ class Bounded(nn.Module):
         (``labels`` default to the clean prediction)."""
         logits, margins, _ = self.propagate(x, eps, labels)
         return logits, margins
+
+
+def prepared(module: nn.Module) -> nn.Module:
+    """A loaded certifiable export with its derived layouts built (``Bounded.prepare``); any other module as it
+    is, an export from before ``prepare`` included."""
+    if hasattr(module, "prepare"):
+        module.prepare()
+    return module

@@ -11,7 +11,7 @@ from pathlib import Path
 import torch
 from pydantic import ValidationError
 
-from bounds import CERTIFICATE_METHODS
+from bounds import CERTIFICATE_METHODS, prepared
 from service.errors import ArtifactError
 from service.images import Preprocessing
 from service.manifest import Manifest
@@ -115,11 +115,12 @@ def verify_dataset(folder: Path) -> VerifiedFolder:
 def load_module(
     data: bytes, path: Path, device: torch.device, optimize: bool, methods: tuple[str, ...] = ()
 ) -> torch.jit.ScriptModule:
-    """Load TorchScript; ``optimize`` applies ``optimize_for_inference``, keeping the exported ``methods``."""
+    """Load TorchScript (a certifiable export builds its derived layouts: ``bounds.prepared``); ``optimize``
+    applies ``optimize_for_inference``, keeping the exported ``methods``."""
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=JIT_DEPRECATION, category=FutureWarning)
         try:
-            module = torch.jit.load(io.BytesIO(data), map_location=device).eval()
+            module = prepared(torch.jit.load(io.BytesIO(data), map_location=device).eval())
             missing = [name for name in methods if not hasattr(module, name)]
             if missing:
                 raise ArtifactError(f"{path}: the manifest names a certificate but the file lacks {missing}")

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import torch
 
-from bounds import CERTIFICATE_METHODS, Bounded
+from bounds import Bounded, prepared
 
 
 @contextmanager
@@ -23,15 +23,15 @@ def quiet_jit():
 
 
 def freeze(model: torch.nn.Module) -> torch.jit.ScriptModule:
-    """Script and freeze an eval-mode copy on the CPU (it loads on CPU and CUDA), keeping the methods a
-    certifiable model exports (``bounds.CERTIFICATE_METHODS``)."""
-    keep = [name for name in CERTIFICATE_METHODS if hasattr(model, name)]
-    if isinstance(model, Bounded):
-        model = model.for_export()
+    """Script an eval-mode copy on the CPU (it loads on CPU and CUDA), frozen. A certifiable model is scripted
+    but not frozen: freezing would fold the layouts its bounds derive from a weight into constants, and the file
+    would hold each weight three times; it stores each once and builds the rest when it loads (``load``)."""
     with quiet_jit():
-        return torch.jit.freeze(torch.jit.script(model.cpu().eval()), preserved_attrs=keep)
+        if isinstance(model, Bounded):
+            return torch.jit.script(model.for_export().cpu())
+        return torch.jit.freeze(torch.jit.script(model.cpu().eval()))
 
 
 def load(path: Path, device: torch.device | str = "cpu") -> torch.jit.ScriptModule:
     with quiet_jit():
-        return torch.jit.load(str(path), map_location=device).eval()
+        return prepared(torch.jit.load(str(path), map_location=device).eval())

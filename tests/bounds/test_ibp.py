@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from advattacks import PGD
-from bounds import Bounded, box, certified_margin
+from bounds import Bounded, box, certified_margin, prepared
 from bounds.ibp import ConvBlock, Flatten, LinearBlock, Resample
 
 TOL = 1e-5  # float32 rounding of the bound arithmetic
@@ -111,26 +111,31 @@ def test_a_dense_layer_bound_skips_only_inputs_that_are_zero_in_every_row(live_s
     rows, rad = torch.randn(6, 400) * live, torch.rand(5, 400) * live  # clean and centre rows; radii
     weight, bias = block.linear.weight, block.linear.bias
     with torch.no_grad():
-        for model in (block, Bounded([block], nn.Linear(32, 10)).for_export().blocks[0]):
+        for model in (block, prepared(Bounded([block], nn.Linear(32, 10)).for_export()).blocks[0]):
             got_rows, got_rad = model._live_products(rows, rad)
             assert torch.allclose(got_rows, torch.addmm(bias, rows, weight.t()), atol=TOL)
             assert torch.allclose(got_rad, rad.mm(weight.abs().t()), atol=TOL)
     assert not hasattr(block, "by_input")  # the export's copy keeps the layout; the trained network is untouched
-    exported = Bounded([LinearBlock(400, 32)], nn.Linear(32, 10)).for_export().double()
+    exported = Bounded([LinearBlock(400, 32)], nn.Linear(32, 10)).for_export()
+    assert exported.blocks[0].by_input.numel() == 0  # an export stores the weight alone; ``prepare`` builds this
+    exported = prepared(exported).double()
     assert exported.blocks[0].by_input.dtype == torch.float64  # a buffer: it follows the module's moves
     assert "blocks.0.by_input" not in exported.state_dict()
 
 
-def _frozen(net: Bounded) -> torch.jit.ScriptModule:
+def scripted(net: Bounded, exported: bool) -> torch.jit.ScriptModule:
+    """The network frozen, or as exported: scripted with an empty layout, then prepared."""
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=r"`torch\.jit\.\w+` is deprecated", category=FutureWarning)
+        if exported:
+            return prepared(torch.jit.script(net.for_export()))
         return torch.jit.freeze(torch.jit.script(net), preserved_attrs=["bounds"])
 
 
 @pytest.mark.parametrize("exported", [False, True])
 def test_frozen_torchscript_bounds_match_the_eager_network(exported: bool) -> None:
     net, x = small_net(4), torch.rand(8, 1, 32, 32)
-    frozen = _frozen(net.for_export() if exported else net)
+    frozen = scripted(net, exported)
     labels = net(x).argmax(1)
     eps = torch.full((8,), 0.01)
     with torch.no_grad():

@@ -2,14 +2,13 @@
 reference), one level more is not, the prior and the probe count move only its speed, and no attack at the
 radius changes a label."""
 
-import warnings
-
 import pytest
 import torch
 
 from advattacks import PGD
 from bounds import LEVELS, RadiusSearch, certified_margin, radius_prior
 from tests.bounds.test_exact import reference_margins, tiny_net
+from tests.bounds.test_ibp import scripted
 
 EPS = 0.01  # 2.55 grey levels: the tiny network certifies some images there and not others
 
@@ -127,10 +126,8 @@ def test_no_attack_at_the_radius_changes_the_label(case) -> None:
         assert (net(adv).argmax(1) == labels).all()
 
 
-def test_a_frozen_export_gives_the_same_certificates(case) -> None:
+def test_an_export_gives_the_same_certificates(case) -> None:
     net, x = case
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=r"`torch\.jit\.\w+` is deprecated", category=FutureWarning)
-        frozen = torch.jit.freeze(torch.jit.script(net.for_export()), preserved_attrs=["bounds"])
+    frozen = scripted(net, exported=True)
     for want, got in zip(RadiusSearch().certify(net, x, EPS), RadiusSearch().certify(frozen, x, EPS), strict=True):
         assert torch.equal(want, got) if want.dtype != torch.float32 else torch.allclose(want, got, atol=1e-5)

@@ -5,11 +5,13 @@ from argparse import Namespace
 import pytest
 import torch
 
-from service.artifacts import read_manifest
+from bounds import CERTIFICATE_METHODS, Bounded
+from bounds.ibp import ConvBlock, Flatten, LinearBlock
+from service.artifacts import load_module, read_manifest
 from training import export
 from training.artifacts import sha256
 from training.jit import freeze, load, quiet_jit
-from training.models import AutoencoderConfig, ConvAutoencoder, VGG16, VGGConfig
+from training.models import AutoencoderConfig, ConvAutoencoder, VGG16, VGGConfig, count_parameters
 from training.runs import save_checkpoint
 
 from .conftest import ARTIFACTS, DATA_ROOT
@@ -35,6 +37,21 @@ def test_round_trip_catches_a_different_model(tmp_path):
         torch.jit.save(freeze(VGG16(VGGConfig(width=0.125))), str(path))
     with pytest.raises(RuntimeError, match="differs from the eager model"):
         export.check_round_trip(VGG16(VGGConfig(width=0.125)), path)
+
+
+def test_a_certifiable_export_stores_each_weight_once_and_builds_the_rest_when_it_loads(tmp_path):
+    torch.manual_seed(0)
+    net = Bounded([ConvBlock(1, 4), ConvBlock(4, 8, stride=2), Flatten(), LinearBlock(8 * 16 * 16, 256)],
+                  torch.nn.Linear(256, 10)).eval()
+    path = tmp_path / "certified.pt"
+    with quiet_jit():
+        torch.jit.save(freeze(net), str(path))
+    assert path.stat().st_size <= 4.4 * count_parameters(net)  # no |W|, no second layout of the dense layer
+    assert export.check_round_trip(net, path) < 1e-5  # bounds included, from the layouts built at load
+    x, eps = torch.rand(4, 1, 32, 32), torch.full((4,), 0.01)
+    served = load_module(path.read_bytes(), path, torch.device("cpu"), True, CERTIFICATE_METHODS)
+    with torch.no_grad():
+        assert torch.allclose(served.bounds(x, eps, None)[1], net.bounds(x, eps, None)[1], atol=1e-5)
 
 
 def test_export_writes_a_self_describing_manifest(tmp_path):
