@@ -90,7 +90,7 @@ def fill(text: str, root: Path, figures: dict[str, dict], where: str = "") -> st
 
 
 # What a sentence may not type by hand: a percentage, a time in ms, a rate, a size, or a ratio ending in × (x).
-MEASURED = re.compile(r"(?<![\w.])\d[\d,]*(?:\.\d+)?\s?(?:%|ms\b|req/s\b|[kMG]i?B\b|[×x](?![\d\w]))")
+MEASURED = re.compile(r"(?<![\w.])\d(?:[\d,]*\d)?(?:\.\d+)?\s?(?:%|ms\b|req/s\b|[kMG]i?B\b|[×x](?![\d\w]))")
 CONFIDENCE = re.compile(r"\b\d+% (?:CIs?|confidence)\b")  # a confidence level is a choice, not a measurement
 UNQUOTED = re.compile(r"```.*?```|`[^`\n]*`|<!-- generated: (\S+) -->.*?<!-- end generated: \1 -->|"
                       r"<!-- fig .*?<!-- /fig -->|<!--.*?-->|\]\([^)]*\)", re.S)

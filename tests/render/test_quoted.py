@@ -10,7 +10,7 @@ from render.__main__ import ROOT, main, pages
 from render.quoted import FIGURE, FigureError, fill, hand_typed, registry
 
 # The pages whose every measured figure is filled from the JSON; the rest still quote some by hand.
-CONVERTED = ("README.md",)
+CONVERTED = ("README.md", "docs/training.md")
 
 
 @pytest.fixture()
@@ -66,7 +66,7 @@ def test_every_named_figure_is_quoted_and_every_quoted_figure_is_named() -> None
 
 def test_measured_figures_typed_by_hand_are_found_outside_code_tables_and_marked_figures() -> None:
     text = """It answers in 4.8 ms, 434 req/s, 93.8% of them, a 6.0 GB image, 1.29× the peer and 6.3x faster.
-A 28×28 image, Wilson 95% CIs, `p95 3.2 ms` and [a link](docs/x%20y.md) are not figures.
+A 28×28 image, Wilson 95% CIs, batch 64, ms per image, `p95 3.2 ms` and [a link](docs/x%20y.md) are not figures.
 <!-- fig x -->7.7<!-- /fig --> ms is filled.
 ```
 12 ms in a code block
