@@ -63,7 +63,8 @@ redis:
 test: data chromium redis
 	$(PY) -m pytest
 
-## loadtest: Locust on a fresh service, 1 user for 30 s; exits 1 if /defended-classify p95 > 8 ms
+## loadtest: Locust on a fresh service, 1 user for 30 s; then each SLO alone with the benchmark's lean client:
+## exits 1 if /defended-classify p95 > 8 ms
 ## (e.g. LOADTEST_ARGS="--users 8 --duration 60 --slo /classify:p95<=20"; results under results/loadtest/)
 loadtest: $(VENV)/.test
 	$(PY) -m loadtest $(LOADTEST_ARGS)

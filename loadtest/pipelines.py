@@ -1,8 +1,9 @@
 """``python -m loadtest.pipelines``: each served pipeline's latency over HTTP at concurrency 1.
 
 Starts ``python -m service`` on the bundled artifacts and sends the bundled samples, one request at a time, to
-``/defended-classify?pipeline=...``, in rounds that visit every pipeline in turn (so a noisy second hurts them
-all alike). Writes p50 and p95 per pipeline, with the machine, to ``docs/latency.json``: the README's
+``/defended-classify?pipeline=...`` on one keep-alive connection, with the benchmark's lean client (these
+figures and ``make bench``'s come from one client), in rounds that visit every pipeline in turn (so a noisy
+second hurts them all alike). Writes p50 and p95 per pipeline, with the machine, to ``docs/latency.json``: the README's
 headline tables read it.
 """
 
@@ -11,9 +12,11 @@ import json
 import statistics
 import time
 from pathlib import Path
+from urllib.parse import urlencode
 
-import httpx
+import uvloop
 
+from loadtest.bench.client import Connection, build_request
 from loadtest.machine import machine
 from loadtest.samples import Sample, load_samples
 from loadtest.server import serve
@@ -29,20 +32,29 @@ def percentile(values: list[float], q: float) -> float:
 
 def measure(url: str, dataset: str, pipelines: list[str], requests: int, warmup: int = 20,
             samples: list[Sample] | None = None) -> dict[str, dict]:
-    """Milliseconds per request, client side, for each pipeline of one dataset (the bundled samples by default)."""
+    """Milliseconds per request, client side, for each pipeline of one dataset (the bundled samples by default),
+    timed by the benchmark's lean client on one keep-alive connection."""
     samples = samples or load_samples(dataset)
+    built = {name: [build_request(url, f"/defended-classify?{urlencode({'dataset': dataset, 'pipeline': name})}",
+                                  sample.png, "image/png") for sample in samples] for name in pipelines}
     timings: dict[str, list[float]] = {name: [] for name in pipelines}
-    with httpx.Client(base_url=url, timeout=30) as client:
-        for i in range(warmup + requests):
-            for name in pipelines:
-                png = samples[i % len(samples)].png
-                started = time.perf_counter()
-                response = client.post("/defended-classify", content=png, headers={"content-type": "image/png"},
-                                       params={"dataset": dataset, "pipeline": name})
-                elapsed = (time.perf_counter() - started) * 1000
-                response.raise_for_status()
-                if i >= warmup:
-                    timings[name].append(elapsed)
+
+    async def run() -> None:
+        connection = await Connection.open(url)
+        try:
+            for i in range(warmup + requests):
+                for name in pipelines:
+                    started = time.perf_counter()
+                    status, body = await connection.exchange(built[name][i % len(samples)])
+                    elapsed = (time.perf_counter() - started) * 1000
+                    if status != 200:
+                        raise RuntimeError(f"{name}: HTTP {status}: {body[:200]!r}")
+                    if i >= warmup:
+                        timings[name].append(elapsed)
+        finally:
+            await connection.close()
+
+    uvloop.run(run())
     return {name: {"p50_ms": round(percentile(t, 50), 2), "p95_ms": round(percentile(t, 95), 2), "n": len(t)}
             for name, t in timings.items()}
 

@@ -22,11 +22,12 @@ class ProtocolError(RuntimeError):
     """An answer this client cannot frame (neither Content-Length nor chunked, or a closed connection)."""
 
 
-def build_request(url: str, path: str, body: bytes, content_type: str) -> bytes:
-    """One ``POST`` with a body, ready to write to a keep-alive connection."""
+def build_request(url: str, path: str, body: bytes, content_type: str, headers: dict[str, str] | None = None) -> bytes:
+    """One ``POST`` with a body (and any other ``headers``), ready to write to a keep-alive connection."""
     host = urlsplit(url).netloc
+    extra = "".join(f"{name}: {value}\r\n" for name, value in (headers or {}).items())
     head = (
-        f"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: {content_type}\r\n"
+        f"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: {content_type}\r\n{extra}"
         f"Content-Length: {len(body)}\r\nConnection: keep-alive\r\n\r\n"
     )
     return head.encode("latin-1") + body
