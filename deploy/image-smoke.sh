@@ -8,6 +8,7 @@
 #   IMAGE_BUILD_ARGS=...    extra build arguments (e.g. --build-arg PIP_INDEX_URL=... or --secret id=pip-ca,src=ca.pem)
 #   IMAGE_RUN_ARGS=...      extra run arguments (default: -p SMOKE_PORT:SMOKE_PORT)
 #   SKIP_BUILD=1            probe an image built before
+# Writes docs/image.json: the image's size and where its bytes go (deploy/image_sizes.py, run in the container).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 IMAGE=${IMAGE:-adversarial-purifier:smoke}
@@ -39,7 +40,8 @@ if [ -z "${SKIP_BUILD:-}" ]; then
   "${BUILD[@]}" ${IMAGE_BUILD_ARGS:-} -t "$IMAGE" -f Dockerfile . || fail "the build"
   step "built in $(( $(date +%s) - started )) s"
 fi
-step "image size: $("$ENGINE" image inspect --format '{{.Size}}' "$IMAGE" | awk '{printf "%.2f GB", $1 / 1e9}')"
+size=$("$ENGINE" image inspect --format '{{.Size}}' "$IMAGE")
+step "image size: $(awk -v b="$size" 'BEGIN {printf "%.2f GB", b / 1e9}')"
 
 step "running it read-only, as Kubernetes does"
 # shellcheck disable=SC2086
@@ -61,6 +63,17 @@ answer=$(curl -fsS --data-binary @artifacts/mnist/samples/000.png -H 'content-ty
 got=$(printf '%s' "$answer" | python3 -c 'import json, sys; print(json.load(sys.stdin)["label"])')
 [ "$got" = "$label" ] || fail "/defended-classify said $got for sample 000, whose label is $label"
 step "label $got, as the manifest says"
+
+step "measuring where the image's bytes go"
+parts=$("$ENGINE" exec -i "$NAME" python - < deploy/image_sizes.py) || fail "deploy/image_sizes.py"
+base=$("$ENGINE" image inspect --format '{{.Size}}' "$(sed -n 's/^ARG PYTHON_IMAGE=//p' Dockerfile)" 2>/dev/null || echo null)
+printf '%s' "$parts" | python3 -c '
+import datetime, json, sys
+parts = json.load(sys.stdin)
+image = {"image_bytes": int(sys.argv[1]), "base_image_bytes": None if sys.argv[2] == "null" else int(sys.argv[2]),
+         "engine": sys.argv[3], "measured": datetime.date.today().isoformat(), **parts}
+open("docs/image.json", "w").write(json.dumps(image, indent=1) + "\n")' "$size" "$base" "$ENGINE"
+step "wrote docs/image.json"
 
 step "checking the user"
 ids=$("$ENGINE" exec "$NAME" sh -c 'grep -E "^(Uid|Gid):" /proc/1/status | awk "{print \$2}" | tr "\n" " "')

@@ -1,6 +1,6 @@
 """Soak: steady Locust load for minutes, sampling the server's memory and file descriptors; leaks show as growth.
 
-    nice -n 19 .venv/bin/python -m loadtest.soak --minutes 10 --out runs/soak/soak.json
+    nice -n 19 .venv/bin/python -m loadtest.soak --minutes 10   # docs/soak.json; python -m render fills the page
 
 Starts ``python -m service`` on the bundled artifacts (or loads ``--url``), runs ``--users`` Locust users
 at ``--rate`` requests per second each over a mix of every model endpoint with the bundled samples,
@@ -136,7 +136,7 @@ def main() -> None:
     parser.add_argument("--url", help="an already running server; default: start one on the bundled artifacts")
     parser.add_argument("--sample-s", type=float, default=10.0, help="seconds between /metrics samples")
     parser.add_argument("--warmup-s", type=float, default=60.0, help="growth is measured from here")
-    parser.add_argument("--out", type=Path, default=REPO_ROOT / "runs" / "soak" / "soak.json")
+    parser.add_argument("--out", type=Path, default=REPO_ROOT / "docs" / "soak.json")
     args = parser.parse_args()
     report = run(args)
     args.out.parent.mkdir(parents=True, exist_ok=True)

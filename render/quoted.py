@@ -10,7 +10,8 @@ ms``. ``render/figures.toml`` says where each name comes from and how it is writ
 ``from`` is a JSON file (relative to the repository) and a JSON pointer into it (RFC 6901; ``*`` takes every key
 or item at that level); ``A÷B`` is the ratio of two pointers into the same file. ``format`` is a Python format
 spec (``.1%`` writes a fraction as a percentage), after an optional reduction of the values selected (``min:``,
-``max:``). ``fill`` rewrites each marked figure from its source; the prose around it is never touched.
+``max:``, ``sum:``); an optional ``scale`` multiplies the figure first (``scale = 1e-9`` writes bytes as GB).
+``fill`` rewrites each marked figure from its source; the prose around it is never touched.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from pathlib import Path
 
 FIGURE = re.compile(r"<!-- fig (?P<name>[\w.-]+) -->(?P<value>.*?)<!-- /fig -->")
 REGISTRY = Path(__file__).with_name("figures.toml")
-REDUCTIONS = {"min": min, "max": max}
+REDUCTIONS = {"min": min, "max": max, "sum": sum}
 
 
 class FigureError(ValueError):
@@ -48,8 +49,8 @@ def _select(document, pointer: str) -> list:
     return found
 
 
-def value(root: Path, origin: str, spec: str) -> str:
-    """The figure at ``origin`` (``FILE#POINTER``) written as ``spec``."""
+def value(root: Path, origin: str, spec: str, scale: float = 1.0) -> str:
+    """The figure at ``origin`` (``FILE#POINTER``), times ``scale``, written as ``spec``."""
     source, _, pointer = origin.partition("#")
     path = root / source
     if not path.is_file():
@@ -67,7 +68,7 @@ def value(root: Path, origin: str, spec: str) -> str:
         values = [REDUCTIONS[reduce](values)]
     if len(values) != 1 or not isinstance(values[0], (int, float)) or isinstance(values[0], bool):
         raise FigureError(f"{source}#{pointer}: {len(values)} values, not one number (reduce with min: or max:)")
-    return format(values[0], spec)
+    return format(values[0] * scale if scale != 1.0 else values[0], spec)
 
 
 def registry(path: Path = REGISTRY) -> dict[str, dict]:
@@ -81,7 +82,8 @@ def fill(text: str, root: Path, figures: dict[str, dict], where: str = "") -> st
         try:
             if match["name"] not in figures:
                 raise FigureError(f"no figure {match['name']!r} in {REGISTRY.name}")
-            figure = value(root, figures[match["name"]]["from"], figures[match["name"]]["format"])
+            entry = figures[match["name"]]
+            figure = value(root, entry["from"], entry["format"], entry.get("scale", 1.0))
         except FigureError as exc:
             raise FigureError(f"{where}: {match['name']}: {exc}") from exc
         return match[0].replace(f"-->{match['value']}<!--", f"-->{figure}<!--", 1)
@@ -89,9 +91,10 @@ def fill(text: str, root: Path, figures: dict[str, dict], where: str = "") -> st
     return FIGURE.sub(filled, text)
 
 
-# What a sentence may not type by hand: a percentage, a time in ms, a rate, a size, or a ratio ending in × (x).
-MEASURED = re.compile(r"(?<![\w.])\d(?:[\d,]*\d)?(?:\.\d+)?\s?(?:%|ms\b|req/s\b|[kMG]i?B\b|[×x](?![\d\w]))")
+# What a sentence may not type by hand: a percentage, a time (ms, µs, core-ms), a rate, a size, or a ratio (× or x).
+MEASURED = re.compile(r"(?<![\w.])\d(?:[\d,]*\d)?(?:\.\d+)?\s?(?:%|(?:core-)?ms\b|µs\b|req/s\b|[kMG]i?B\b|[×x](?![\d\w]))")
 CONFIDENCE = re.compile(r"\b\d+% (?:CIs?|confidence)\b")  # a confidence level is a choice, not a measurement
+GOAL = re.compile(r"[≤≥<>]\s?\d[\d,.]*\s?\S*")  # a goal or a bound ("p95 ≤ 8 ms", "≥ 95%"), not a measurement
 UNQUOTED = re.compile(r"```.*?```|`[^`\n]*`|<!-- generated: (\S+) -->.*?<!-- end generated: \1 -->|"
                       r"<!-- fig .*?<!-- /fig -->|<!--.*?-->|\]\([^)]*\)", re.S)
 
@@ -99,5 +102,5 @@ UNQUOTED = re.compile(r"```.*?```|`[^`\n]*`|<!-- generated: (\S+) -->.*?<!-- end
 def hand_typed(text: str) -> list[str]:
     """The measured figures that ``text``'s prose types by hand: outside code, generated blocks, marked
     figures and link targets."""
-    prose = CONFIDENCE.sub("", UNQUOTED.sub("", text))
+    prose = GOAL.sub("", CONFIDENCE.sub("", UNQUOTED.sub("", text)))
     return MEASURED.findall(prose)

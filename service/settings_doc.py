@@ -4,10 +4,12 @@ import json
 from pathlib import Path
 from typing import Any
 
+from render.markdown import splice
 from service.config import REPO_ROOT, Settings
 
 DEPLOY_DOC = REPO_ROOT / "docs" / "deploy.md"
 HEADER = "| variable | default | meaning |\n|---|---|---|\n"
+BLOCK = "settings"  # the generated block of docs/deploy.md that holds the table
 
 
 def documented_default(value: Any) -> str:
@@ -28,11 +30,8 @@ def table() -> str:
 
 
 def rewrite(doc: Path = DEPLOY_DOC) -> None:
-    """Replace the table that follows ``HEADER`` in ``doc``."""
-    text = doc.read_text()
-    start = text.index(HEADER)
-    end = text.index("\n\n", start)
-    doc.write_text(text[:start] + table().rstrip("\n") + text[end:])
+    """Replace ``doc``'s generated block ``settings`` with the table."""
+    doc.write_text(splice(doc.read_text(), BLOCK, table()))
 
 
 if __name__ == "__main__":

@@ -176,7 +176,8 @@ def targets(summary: dict) -> list[Target]:
         Target(
             f"throughput at c={top}, one worker a core with Redis / one worker in process, p95 no higher",
             "≥ 1.25×, p95 ≤ in process",
-            f"{_fmt(scale, unit='×')}, p95 {_fmt(spread and spread['p95_ms'])} vs {_fmt(ours_top and ours_top['p95_ms'])} ms",
+            f"{_fmt(scale, unit='×')}, p95 {_fmt(spread and spread['p95_ms'])} vs "
+            f"{_fmt(ours_top and ours_top['p95_ms'])} ms",
             scale >= 1.25 and spread["p95_ms"] <= ours_top["p95_ms"] if scale is not None else None,
         ),
     ]
@@ -213,13 +214,33 @@ def stage_ms(measured: dict) -> dict[str, float]:
 
 
 def quoted(summary: dict) -> dict:
-    """The figures the pages' sentences quote, derived from the run (``docs/performance-figures.json``)."""
-    ours1 = point(summary, "ours", 1)
+    """The figures the pages' sentences quote, derived from the run (``docs/performance-figures.json``): every
+    engine's points by concurrency, and the targets' own figures."""
     lead, peers = {}, {}
     for concurrency in summary["config"]["concurrency"]:
         ours, peer = point(summary, "ours", concurrency), best_peer(summary, concurrency)
         if ours and peer:
             lead[str(concurrency)] = ours["throughput_rps"] / peer[1]["throughput_rps"]
             peers[str(concurrency)] = peer[0]
-    return {"paper_ms": PAPER_MS, "cpu": summary["machine"]["cpu"], "logical_cpus": summary["machine"]["logical_cpus"],
-            "ours_p95_ms_at_1": ours1 and ours1["p95_ms"], "lead_over_best_peer": lead, "best_peer": peers}
+    keys = ("throughput_rps", "p50_ms", "p95_ms", "server_cpu_ms_per_request", "mean_batch_size")
+    points = {
+        engine: {str(p["concurrency"]): {k: p[k] for k in keys if p.get(k) is not None} for p in found["points"]
+                 if p.get("n")}
+        for engine, found in summary["engines"].items()
+    }
+    top = max(summary["config"]["concurrency"])
+    ours_top, spread = point(summary, "ours", top), point(summary, REDIS_WORKERS, top)
+    ours_at = point(summary, "ours", COMPARE_AT)
+    most = 1000 / ceiling(summary)["per_image_ms"]
+    return {
+        "paper_ms": PAPER_MS, "cpu": summary["machine"]["cpu"], "logical_cpus": summary["machine"]["logical_cpus"],
+        "lead_over_best_peer": lead, "best_peer": peers, "points": points,
+        "p50_over_floor_model_ms_at_1": above(summary, "ours", "floor-model", 1, "p50_ms"),
+        "redis_p50_cost_ms_at_1": above(summary, REDIS_ONE, "ours", 1, "p50_ms"),
+        "redis_workers_over_one_at_top": _ratio(spread and spread["throughput_rps"],
+                                                ours_top and ours_top["throughput_rps"]),
+        f"cpu_outside_model_ms_at_{COMPARE_AT}": cpu_outside_model_ms(summary, COMPARE_AT),
+        "ceiling_images_per_s": most,
+        "inprocess_p50_ms": {case: found["p50_ms"] for case, found in summary["inprocess"].items()},
+        f"ceiling_share_at_{COMPARE_AT}": ours_at and ours_at["throughput_rps"] / most,
+    }

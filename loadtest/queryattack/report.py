@@ -1,13 +1,13 @@
-"""docs/security.md's measured tables, rendered from docs/security-queries.json between two markers."""
+"""docs/security.md's measured tables, rendered from docs/security-queries.json into its generated block."""
 
-import re
 from pathlib import Path
 
-from service.config import REPO_ROOT
+from render.markdown import splice
 from render.markdown import table_lines as table
+from service.config import REPO_ROOT
 
 DOC = REPO_ROOT / "docs" / "security.md"
-BEGIN, END = "<!-- query-measurements:begin -->", "<!-- query-measurements:end -->"
+BLOCK = "security-queries"
 
 
 def _pct(value: float | None) -> str:
@@ -73,6 +73,4 @@ def render(results: dict) -> list[str]:
 
 
 def write(results: dict, doc: Path = DOC) -> None:
-    text = doc.read_text()
-    block = "\n".join([BEGIN, "", *render(results), END])
-    doc.write_text(re.sub(re.escape(BEGIN) + ".*?" + re.escape(END), lambda _: block, text, flags=re.S))
+    doc.write_text(splice(doc.read_text(), BLOCK, "\n".join(render(results))))

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from loadtest.queryattack import __main__ as runner
-from loadtest.queryattack.report import BEGIN, DOC, END
+from loadtest.queryattack.report import BLOCK, DOC
+from render.markdown import markers
 from service.config import REPO_ROOT
 
 
@@ -30,5 +31,6 @@ def test_the_runner_measures_attacks_and_benign_clients_and_renders_them(tmp_pat
     assert [b["scenario"] for b in entry["benign"]] == ["stream", "retry", "edits", "mix"]
     assert all(b["requests"] == 20 for b in entry["benign"])
     text = doc.read_text()
-    block = text[text.index(BEGIN) : text.index(END)]
+    begin, end = markers(BLOCK)
+    block = text[text.index(begin) : text.index(end)]
     assert "| hopskipjump | label | block |" in block and "| edits | 2 | 20 |" in block
