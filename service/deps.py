@@ -11,7 +11,7 @@ import hmac
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import BackgroundTasks, Depends, Header, Query, Request, Response
+from fastapi import Depends, Header, Query, Request, Response
 
 from service.manifest import NAME
 from service.config import Dataset, key_id
@@ -100,14 +100,12 @@ class Queries:
     flagged: bool
 
 
-async def admit(
-    request: Request, response: Response, background: BackgroundTasks, client: Client, prep: Preprocessing
-) -> Queries:
+async def admit(request: Request, response: Response, client: Client, prep: Preprocessing) -> Queries:
     """The body's images, decoded to [0,1] tensors by ``prep`` (at the shape of the model that first sees them),
     once the guard admits them: within the client's budget, and seen by the query-attack detector (``Guard``)."""
     runtime = runtime_of(request)
     images = await read_images(request, runtime.settings, prep)
-    flagged = await runtime.guard.admit(client, images.tensors, background)
+    flagged = await runtime.guard.admit(client, images.tensors)
     if flagged:
         response.headers.update(FLAG_HEADER)
     return Queries(images, client, flagged)
@@ -120,25 +118,23 @@ class ModelRequest:
 
     request: Request
     response: Response
-    background: BackgroundTasks
     client: Client
     served: Served
 
     async def admit(self, prep: Preprocessing) -> Queries:
         """The images, decoded by ``prep``: the endpoint's (``Endpoint.preprocessing``)."""
-        return await admit(self.request, self.response, self.background, self.client, prep)
+        return await admit(self.request, self.response, self.client, prep)
 
 
 async def model_request(
     request: Request,
     response: Response,
-    background: BackgroundTasks,
     dataset: DatasetQuery = None,
     x_api_key: KeyHeader = None,
     authorization: KeyHeader = None,
 ) -> ModelRequest:
     client = client_for(request, x_api_key, authorization)
-    return ModelRequest(request, response, background, client, served_for(request, dataset))
+    return ModelRequest(request, response, client, served_for(request, dataset))
 
 
 ModelRequestDep = Annotated[ModelRequest, Depends(model_request)]

@@ -8,8 +8,6 @@ from dataclasses import dataclass
 from itertools import groupby
 
 import torch
-from fastapi import BackgroundTasks
-
 from service.budgets import Budgets, retry_after
 from service.config import Detail, Settings
 from service.errors import QueryAttackSuspected, RateLimited
@@ -32,7 +30,7 @@ class Guard:
 
     def __init__(self, settings: Settings) -> None:
         self.mode = settings.query_defense
-        self._queued: list[tuple[Client, list[torch.Tensor]]] = []  # screened after their answers, in one pass
+        self._queued: list[tuple[Client, list[torch.Tensor]]] = []  # screened beside the model, in one pass
         self.tracked = {table: TRACKED_CLIENTS.labels(table) for table in ("budgets", "query_detector")}
         self.budgets = (
             Budgets(settings.client_rate, settings.client_burst, settings.max_clients, on_evict=forget_client)
@@ -52,12 +50,13 @@ class Guard:
             )
         )
 
-    async def admit(self, client: Client, images: list[torch.Tensor], background: BackgroundTasks) -> bool:
-        """Charge the client's budget and show the images to the detector (now, or once answered: ``screen_later``);
-        True when the client is flagged. Raises ``RateLimited`` or, in ``block`` mode, ``QueryAttackSuspected``."""
+    async def admit(self, client: Client, images: list[torch.Tensor]) -> bool:
+        """Charge the client's budget and show the images to the detector (now, or while the model runs:
+        ``screen_later``); True when the client is flagged. Raises ``RateLimited`` or, in ``block`` mode,
+        ``QueryAttackSuspected``."""
         self.charge(client, len(images))
         if self.screen_later(client, len(images)):
-            background.add_task(self.screen_after_answer, client, images)
+            self.screen_beside_model(client, images)
             return False
         return self.screen(client, images)
 
@@ -75,19 +74,21 @@ class Guard:
             raise over_budget(self.budgets.rate, self.budgets.burst, wait)
 
     def screen_later(self, client: Client, images: int) -> bool:
-        """May this query be screened after its answer? Only a single image, in ``flag`` mode, from a client not
-        flagged already (whose answer must carry the header): its answer then goes out without the detector's
-        cost, and a client it tips over is flagged from the next answer on. A batch is screened first, so the
+        """May this query be screened while the model runs? Only a single image, in ``flag`` mode, from a client
+        not flagged already (whose answer must carry the header): the detector's cost then hides behind the
+        model's, and a client it tips over is flagged from the next answer on. A batch is screened first, so the
         header is never a whole batch late; so is every query in ``block`` mode, which must decide first."""
         return self.mode == "flag" and images == 1 and not self.detector.flagged(client.id)
 
-    async def screen_after_answer(self, client: Client, images: list[torch.Tensor]) -> None:
-        """Queue the images for the detector, as a response's background task; the queue is screened in one
-        pass on the next turn of the event loop, so a burst of answers costs one vectorised fingerprint. (A
-        coroutine, so that it runs on the loop: Starlette would run a plain function on its thread pool.)"""
+    def screen_beside_model(self, client: Client, images: list[torch.Tensor]) -> None:
+        """Queue the images for the detector, screened in one pass two turns of the event loop later: the
+        request queues its batch in this turn, and in the next the batcher hands it to the inference thread, so
+        the screening runs on the loop while the model runs on its thread, and a burst of requests costs one
+        vectorised fingerprint."""
         self._queued.append((client, images))
         if len(self._queued) == 1:
-            asyncio.get_running_loop().call_soon(self._screen_queued)
+            loop = asyncio.get_running_loop()
+            loop.call_soon(loop.call_soon, self._screen_queued)
 
     def _screen_queued(self) -> None:
         """The queue in its order, one fingerprint pass per run of same-shaped images (datasets may differ)."""

@@ -15,7 +15,6 @@ from importlib.resources import files
 
 import numpy as np
 import torch
-from fastapi import BackgroundTasks
 
 from service.config import Settings
 from service.errors import StateUnavailable
@@ -48,9 +47,9 @@ class SharedGuard:
         self.mode, self.settings = settings.query_defense, settings
         self.script = ScriptClient(settings.redis_url.get_secret_value(), SCRIPT, settings.redis_timeout_s)
 
-    async def admit(self, client: Client, images: list[torch.Tensor], background: BackgroundTasks) -> bool:
+    async def admit(self, client: Client, images: list[torch.Tensor]) -> bool:
         """``Guard.admit``, in one round trip, before the model runs (the detector's verdict comes with the
-        budget's, so nothing is left to screen after the answer)."""
+        budget's, so nothing is left to screen beside the model)."""
         s = self.settings
         detect = self.mode != "off"
         size, prints = packed(images) if detect else (GRID * GRID, b"")

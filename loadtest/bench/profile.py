@@ -13,7 +13,7 @@ FRAMES_OF_INTEREST = {
     "read_body": "reading the body",
     "Guard.charge": "the client's budget",
     "Guard.screen": "the query-attack detector",
-    "Guard.screen_after_answer": "the query-attack detector, after the answer",
+    "Guard._screen_queued": "the query-attack detector, beside the model",
     "Batcher.submit": "queueing and awaiting the batch",
     "run_in_threadpool": "hand-off to the thread pool (image decoding)",
     "decode_image": "PNG decoding",

@@ -94,8 +94,8 @@ def test_a_square_attack_client_is_flagged_within_50_queries(keyed_server: str, 
     metrics = httpx.get(f"{keyed_server}/metrics").text
     assert "purifier_query_attack_flagged_clients_total 1.0" in metrics
     flagged = float(re.search(r"^purifier_query_attack_flagged_queries_total (\S+)$", metrics, re.M).group(1))
-    # flag mode screens just after answering: the query that tips the count is counted flagged, and the
-    # header shows from the answer after it
+    # flag mode screens a single image beside the model: the query that tips the count is counted flagged, and
+    # the header shows from the answer after it
     assert flagged == 60 - outcome.first_flagged + 2
 
 
@@ -175,7 +175,7 @@ def test_flag_mode_marks_single_images_from_the_next_answer_and_a_batch_in_its_o
     probes = near_duplicates(5)
     with httpx.Client(base_url=flagging_tiny_server, headers=headers("single-key")) as http:
         flags = ["x-query-attack" in http.post("/classify", content=png).headers for png in probes]
-    # probe 4 tips the count (probes 3 and 4 are near-duplicates); screened after its answer, it is flagged from
+    # probe 4 tips the count (probes 3 and 4 are near-duplicates); screened beside the model, it is flagged from
     # the next answer on
     assert flags == [False, False, False, False, True]
     batch = {"images": [base64.b64encode(png).decode() for png in near_duplicates(5, seed=1)]}

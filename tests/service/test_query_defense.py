@@ -1,12 +1,14 @@
 """The query-defence data structures in process: budgets, the detector, response detail, bounded memory."""
 
 import asyncio
+import time
 import tracemalloc
 
 import numpy as np
 import pytest
 import torch
 
+from service.batching import Batcher
 from service.budgets import Budgets, retry_after
 from service.clients import BoundedTable
 from service.config import Settings, key_id
@@ -109,24 +111,26 @@ def test_guard_blocks_a_flagged_client_and_rate_limits_with_retry_after() -> Non
 
 
 
-def test_answers_screened_after_the_fact_are_queued_and_recorded_in_order_in_one_pass() -> None:
+def test_queries_screened_beside_the_model_are_queued_and_recorded_in_order_in_one_pass() -> None:
     guard, client, other = Guard(Settings(query_defense="flag", query_threshold=3)), Client("addr:a", "full"), \
         Client("addr:b", "full")
 
     async def burst() -> tuple[int, int]:
         for probe in probes(4):
-            await guard.screen_after_answer(client, [probe])
-        await guard.screen_after_answer(other, [images(1)[0]])
+            guard.screen_beside_model(client, [probe])
+        guard.screen_beside_model(other, [images(1)[0]])
         queued = len(guard._queued)
-        await asyncio.sleep(0)  # the loop's next turn screens the whole queue
-        return queued, len(guard._queued)
+        await asyncio.sleep(0)  # the loop's next turn is the batcher's: nothing screened yet
+        waiting = len(guard._queued)
+        await asyncio.sleep(0)  # the turn after screens the whole queue
+        return queued, waiting, len(guard._queued)
 
-    assert asyncio.run(burst()) == (5, 0)
+    assert asyncio.run(burst()) == (5, 5, 0)
     assert not guard.detector.flagged(client.id) and len(guard.detector.table) == 2
 
     async def then_a_batch() -> tuple[int, bool, int]:
         for probe in probes(10)[4:6]:
-            await guard.screen_after_answer(client, [probe])
+            guard.screen_beside_model(client, [probe])
         queued = len(guard._queued)
         flagged = guard.screen(client, list(probes(10)[6:7]))  # before the loop's next turn
         return queued, flagged, guard.detector.table.peek(client.id).next
@@ -139,9 +143,10 @@ def test_a_queue_of_differently_shaped_inputs_is_screened_run_by_run() -> None:
     guard = Guard(Settings(query_defense="flag"))
 
     async def mixed() -> None:  # two datasets' input shapes in one burst
-        await guard.screen_after_answer(Client("addr:a", "full"), [images(1)[0]])
-        await guard.screen_after_answer(Client("addr:b", "full"), [torch.rand(1, 28, 28)])
-        await guard.screen_after_answer(Client("addr:a", "full"), [images(2)[1]])
+        guard.screen_beside_model(Client("addr:a", "full"), [images(1)[0]])
+        guard.screen_beside_model(Client("addr:b", "full"), [torch.rand(1, 28, 28)])
+        guard.screen_beside_model(Client("addr:a", "full"), [images(2)[1]])
+        await asyncio.sleep(0)
         await asyncio.sleep(0)
 
     asyncio.run(mixed())
@@ -194,3 +199,26 @@ def test_detail_defaults_and_key_overrides() -> None:
     assert settings.detail_for(key_id("k1")) == "full" and settings.detail_for(key_id("k2")) == "label"
     with pytest.raises(ValueError, match="key_detail names key ids"):
         Settings(api_keys=["k1"], key_detail={"000000000000": "full"})
+
+
+def test_a_single_query_is_screened_on_the_loop_while_its_batch_runs_on_the_inference_thread() -> None:
+    guard, seen = Guard(Settings(query_defense="flag")), []
+
+    def predict(items: list) -> list:
+        time.sleep(0.2)  # the model: the screening must fall inside it
+        seen.append("model done")
+        return items
+
+    async def one_request() -> None:
+        batcher = Batcher("t", predict, max_batch_size=4, max_wait_s=0.0, max_queue_size=8, timeout_s=5.0)
+        screen = guard._screen_queued
+        guard._screen_queued = lambda: (seen.append(("screened, still queued:", batcher._queue.qsize())), screen())
+        batcher.start()
+        assert not await guard.admit(Client("addr:a", "full"), [images(1)[0]])  # as the route does: admit, submit
+        await batcher.submit(["image"])
+        await batcher.stop()
+
+    asyncio.run(one_request())
+    # screened after the batcher took the batch (nothing left queued), before the model finished
+    assert seen == [("screened, still queued:", 0), "model done"]
+    assert guard.detector.table.peek("addr:a").next == 1

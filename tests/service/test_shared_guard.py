@@ -5,7 +5,6 @@ import asyncio
 import time
 
 import pytest
-from fastapi import BackgroundTasks
 
 from service.config import Settings
 from service.errors import QueryAttackSuspected, RateLimited, StateUnavailable
@@ -35,7 +34,7 @@ def test_the_detectors_verdicts_match_the_in_process_ones_query_by_query(redis_s
         for batch in queries:
             prints = fingerprints(batch)
             want = local.observe(CLIENT.id, prints)
-            got = await guard.admit(CLIENT, list(batch), BackgroundTasks())
+            got = await guard.admit(CLIENT, list(batch))
             count = redis_server.client().llen(keys(CLIENT.id)[1])
             seen.append((got, want.flagged, count))
         await guard.close()
@@ -57,7 +56,7 @@ def test_near_duplicate_counts_equal_the_in_process_detectors(redis_server: Redi
     async def counts() -> list[int]:
         out = []
         for probe in sequence:
-            await guard.admit(CLIENT, [probe], BackgroundTasks())
+            await guard.admit(CLIENT, [probe])
             entries = redis_server.client().lrange(keys(CLIENT.id)[1], 0, -1)
             out.append(sum(entry[8] for entry in entries))  # each entry's near byte
         await guard.close()
@@ -76,13 +75,13 @@ def test_block_mode_and_the_budget_refuse_as_the_in_process_guard_does(redis_ser
         block = shared(redis_server, query_defense="block", query_threshold=3)
         with pytest.raises(QueryAttackSuspected) as blocked:
             for probe in probes(10):
-                await block.admit(CLIENT, [probe], BackgroundTasks())
+                await block.admit(CLIENT, [probe])
         assert blocked.value.headers["X-Query-Attack"] == "suspected"
         budget = shared(redis_server, query_defense="off", client_rate=1, client_burst=2)
         other = Client("key:other", "label")
-        await budget.admit(other, list(images(2)), BackgroundTasks())
+        await budget.admit(other, list(images(2)))
         with pytest.raises(RateLimited) as refused:
-            await budget.admit(other, list(images(1)), BackgroundTasks())
+            await budget.admit(other, list(images(1)))
         assert refused.value.headers["Retry-After"] == "1"
         ttl = redis_server.client().pttl(keys(other.id)[0])
         assert 0 < ttl <= 3000  # the bucket is forgotten once full again (2 s) and a margin
@@ -95,14 +94,14 @@ def test_block_mode_and_the_budget_refuse_as_the_in_process_guard_does(redis_ser
 def test_an_unreachable_redis_refuses_within_the_timeout_then_recovers(redis_server: RedisServer) -> None:
     async def run() -> None:
         guard = shared(redis_server, redis_timeout_s=0.25)
-        assert not await guard.admit(CLIENT, list(images(1)), BackgroundTasks())
+        assert not await guard.admit(CLIENT, list(images(1)))
         redis_server.stop()
         started = time.perf_counter()
         with pytest.raises(StateUnavailable) as refused:
-            await guard.admit(CLIENT, list(images(1)), BackgroundTasks())
+            await guard.admit(CLIENT, list(images(1)))
         assert time.perf_counter() - started < 2 and refused.value.headers["Retry-After"] == "1"
         redis_server.start()  # empty: the script is loaded again on first use
-        assert not await guard.admit(CLIENT, list(images(1)), BackgroundTasks())
+        assert not await guard.admit(CLIENT, list(images(1)))
         await guard.close()
 
     asyncio.run(run())
