@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from loadtest.bench import report
+from loadtest.bench import plots, report
 from loadtest.bench.client import Connection, build_request, closed_loop
 from loadtest.bench.cpu import CpuMeter
 from loadtest.samples import load_samples
@@ -130,3 +130,12 @@ def test_the_committed_performance_page_is_what_its_run_renders(tmp_path: Path) 
     doc.write_text(page)
     report.render(summary, doc, tmp_path / "figures")
     assert doc.read_text() == page, "run python -m loadtest.bench.report docs/performance.json"
+
+
+def test_every_engine_of_a_full_run_gets_a_look_of_its_own() -> None:
+    keys = ["ours", "ours-batch1", "naive", "litserve", "ray", "bentoml", "floor", "floor-model", "ours-pool-decode",
+            "ours-serial-defend", "ours-redis", "ours-redis-workers", "ours-otel"]
+    looks = plots.styles(keys)
+    assert len({tuple(sorted(look.items())) for look in looks.values()}) == len(keys)
+    assert len({look["color"] for look in looks.values()}) == len(keys)  # told apart by colour alone, too
+    assert looks["ours"]["color"] == "black" and all(looks[k]["linestyle"] == "--" for k in keys if k[:5] == "ours-")
