@@ -67,7 +67,7 @@ def value(root: Path, origin: str, spec: str, scale: float = 1.0) -> str:
             raise FigureError(f"{spec!r}: reduce with one of {sorted(REDUCTIONS)}, not {reduce!r}")
         values = [REDUCTIONS[reduce](values)]
     if len(values) != 1 or not isinstance(values[0], (int, float)) or isinstance(values[0], bool):
-        raise FigureError(f"{source}#{pointer}: {len(values)} values, not one number (reduce with min: or max:)")
+        raise FigureError(f"{source}#{pointer}: {len(values)} values, not one number (reduce with min:, max: or sum:)")
     return format(values[0] * scale if scale != 1.0 else values[0], spec)
 
 

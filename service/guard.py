@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from itertools import groupby
 
 import torch
+
 from service.budgets import Budgets, retry_after
 from service.config import Detail, Settings
 from service.errors import QueryAttackSuspected, RateLimited

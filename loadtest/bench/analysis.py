@@ -150,16 +150,29 @@ def above(summary: dict, engine: str, base: str, concurrency: int, key: str) -> 
 REDIS_ONE, REDIS_WORKERS = "ours-redis", "ours-redis-workers"  # the variants ``make bench`` names
 
 
+def ceiling_share(summary: dict) -> tuple[float | None, float]:
+    """Ours at ``COMPARE_AT`` clients as a share of the in-process ceiling (None: not measured), and the
+    ceiling in images/s."""
+    most, ours_at = 1000 / ceiling(summary)["per_image_ms"], point(summary, "ours", COMPARE_AT)
+    return (ours_at["throughput_rps"] / most if ours_at else None), most
+
+
+def redis_workers_scale(summary: dict) -> tuple[float | None, dict | None, dict | None]:
+    """At the highest concurrency: one worker a core with Redis over one worker in process, in throughput, and
+    the two points."""
+    top = max(summary["config"]["concurrency"])
+    ours_top, spread = point(summary, "ours", top), point(summary, REDIS_WORKERS, top)
+    return _ratio(spread and spread["throughput_rps"], ours_top and ours_top["throughput_rps"]), spread, ours_top
+
+
 def targets(summary: dict) -> list[Target]:
-    ours1, most = point(summary, "ours", 1), 1000 / ceiling(summary)["per_image_ms"]
-    ours_at = point(summary, "ours", COMPARE_AT)
-    share = ours_at and ours_at["throughput_rps"] / most
+    ours1, ours_at = point(summary, "ours", 1), point(summary, "ours", COMPARE_AT)
+    share, most = ceiling_share(summary)
     top = max(summary["config"]["concurrency"])
     outside = cpu_outside_model_ms(summary, COMPARE_AT)
     over_floor = above(summary, "ours", "floor-model", 1, "p50_ms")
     redis_cost = above(summary, REDIS_ONE, "ours", 1, "p50_ms")
-    ours_top, spread = point(summary, "ours", top), point(summary, REDIS_WORKERS, top)
-    scale = _ratio(spread and spread["throughput_rps"], ours_top and ours_top["throughput_rps"])
+    scale, spread, ours_top = redis_workers_scale(summary)
     out = [
         _target("/defended-classify p95 at concurrency 1", "≤ 8 ms", ours1 and ours1["p95_ms"],
                 bool(ours1) and ours1["p95_ms"] <= PAPER_MS),
@@ -228,19 +241,15 @@ def quoted(summary: dict) -> dict:
                  if p.get("n")}
         for engine, found in summary["engines"].items()
     }
-    top = max(summary["config"]["concurrency"])
-    ours_top, spread = point(summary, "ours", top), point(summary, REDIS_WORKERS, top)
-    ours_at = point(summary, "ours", COMPARE_AT)
-    most = 1000 / ceiling(summary)["per_image_ms"]
+    share, most = ceiling_share(summary)
     return {
         "paper_ms": PAPER_MS, "cpu": summary["machine"]["cpu"], "logical_cpus": summary["machine"]["logical_cpus"],
         "lead_over_best_peer": lead, "best_peer": peers, "points": points,
         "p50_over_floor_model_ms_at_1": above(summary, "ours", "floor-model", 1, "p50_ms"),
         "redis_p50_cost_ms_at_1": above(summary, REDIS_ONE, "ours", 1, "p50_ms"),
-        "redis_workers_over_one_at_top": _ratio(spread and spread["throughput_rps"],
-                                                ours_top and ours_top["throughput_rps"]),
+        "redis_workers_over_one_at_top": redis_workers_scale(summary)[0],
         f"cpu_outside_model_ms_at_{COMPARE_AT}": cpu_outside_model_ms(summary, COMPARE_AT),
         "ceiling_images_per_s": most,
         "inprocess_p50_ms": {case: found["p50_ms"] for case, found in summary["inprocess"].items()},
-        f"ceiling_share_at_{COMPARE_AT}": ours_at and ours_at["throughput_rps"] / most,
+        f"ceiling_share_at_{COMPARE_AT}": share,
     }
