@@ -11,6 +11,10 @@ Where they go: a trained model's radii cluster (most images of one dataset fall 
 probes are placed by a prior, how often each radius was the answer on validation images (``radius_prior`` in the
 manifest). For a bracket, they are the levels that minimise the expected log2 width of the bracket left (greedily,
 one at a time); a typical image then closes in the first round. With a flat prior this is multisection.
+
+After the first round, the bounds' margins say more than proved or not: the certified margin falls as the radius
+grows, so the two levels around where the chord through the bracket's ends (their margins known) crosses zero
+come first, then the prior's: an image far from its model's usual radius closes in fewer rounds.
 """
 
 from __future__ import annotations
@@ -76,28 +80,46 @@ class RadiusSearch:
         radii = torch.cat([torch.full([1], eps, dtype=x.dtype, device=x.device), grid[first]])
         logits, margins = model.bounds(x, radii.repeat(n), None)
         labels = logits.argmax(1)
-        proved = self._proved(margins, labels, radii.numel())
+        margin = self._margins(margins, labels, radii.numel())
+        proved = margin > 0
         # a ball inside the eps ball is proved with it: every level at or below eps
         under_eps = int((grid <= eps).sum().item()) - 1
         lo = torch.where(proved[:, 0], under_eps, 0)
         hi = torch.full_like(lo, levels + 1)
         lo, hi = self._narrowed(lo, hi, first.expand(n, -1), proved[:, 1:])
+        # the chord's ends: at level 0 the bound is the clean margin
+        top2 = logits.topk(min(2, logits.size(1)), 1).values
+        ends = Chord(torch.zeros(n, dtype=x.dtype, device=x.device), top2[:, 0] - top2[:, -1])
+        ends = ends.moved(torch.cat([radii[:1] * levels, first.to(x.dtype)]).expand(n, -1), margin)
         for _ in range(self.rounds - 1):
             open_ = (hi - lo > 1).nonzero().squeeze(1)
             if open_.numel() == 0:
                 break
-            plans = [self.plan(a, b) for a, b in zip(lo[open_].tolist(), hi[open_].tolist(), strict=True)]
+            guess = ends.root()[open_]
+            plans = [self._probes(a, b, g) for a, b, g in
+                     zip(lo[open_].tolist(), hi[open_].tolist(), guess.tolist(), strict=True)]
             width = max(len(p) for p in plans)
             probes = torch.tensor([p + p[-1:] * (width - len(p)) for p in plans], device=x.device)
-            margins = model.bounds(x[open_], grid[probes].flatten(), labels[open_])[1]
-            lo[open_], hi[open_] = self._narrowed(lo[open_], hi[open_], probes,
-                                                   self._proved(margins, labels[open_], width))
+            margin = self._margins(model.bounds(x[open_], grid[probes].flatten(), labels[open_])[1],
+                                   labels[open_], width)
+            lo[open_], hi[open_] = self._narrowed(lo[open_], hi[open_], probes, margin > 0)
+            ends = ends.moved(probes.to(x.dtype), margin, open_)
         certified = proved[:, 0] | (grid[lo] >= eps)
         return logits, certified, lo
 
+    def _probes(self, lo: int, hi: int, guess: float) -> tuple[int, ...]:
+        """The levels to bound inside the bracket: the two around the chord's root, when the bracket has an
+        unproved end whose margin is known, then the prior's; ``probes`` of them, increasing."""
+        inside = [q for q in (math.floor(guess), math.floor(guess) + 1) if lo < q < hi] if guess == guess else []
+        for q in self.plan(lo, hi):
+            if q not in inside:
+                inside.append(q)
+        return tuple(sorted(inside[:self.probes]))
+
     @staticmethod
-    def _proved(margins: Tensor, labels: Tensor, k: int) -> Tensor:
-        return (certified_margin(margins, labels.repeat_interleave(k)) > 0).reshape(-1, k)
+    def _margins(margins: Tensor, labels: Tensor, k: int) -> Tensor:
+        """Each box's certified margin, one row per image (N x k): > 0 proves the label."""
+        return certified_margin(margins, labels.repeat_interleave(k)).reshape(-1, k)
 
     @staticmethod
     def _narrowed(lo: Tensor, hi: Tensor, probes: Tensor, proved: Tensor) -> tuple[Tensor, Tensor]:
@@ -109,6 +131,33 @@ class RadiusSearch:
         above = ~proved & (probes > lo.unsqueeze(1))
         hi = torch.minimum(hi, torch.where(above, probes, hi.unsqueeze(1)).amin(1))
         return lo, hi
+
+
+class Chord:
+    """Per image, the highest level known proved and the lowest known unproved (``inf`` until one is), with
+    their margins: the certified margin falls with the radius, so its root, the largest proved radius, lies
+    between them, near where the chord through them crosses zero."""
+
+    def __init__(self, at: Tensor, margin: Tensor) -> None:
+        self.at = torch.stack([at, torch.full_like(at, math.inf)], 1)  # per image: the proved end, the other
+        self.margin = torch.stack([margin, torch.full_like(margin, -1.0)], 1)
+
+    def moved(self, at: Tensor, margin: Tensor, rows: Tensor | None = None) -> "Chord":
+        """The ends once the levels ``at`` (rows x k) are bounded with ``margin`` (rows: every image)."""
+        rows = torch.arange(at.size(0), device=at.device) if rows is None else rows
+        for end in (0, 1):  # an end stays where no probe beats it
+            where = torch.cat([self.at[rows, end:end + 1], at], 1)
+            margins = torch.cat([self.margin[rows, end:end + 1], margin], 1)
+            pick = (where.masked_fill(margins <= 0, -math.inf).argmax(1, keepdim=True) if end == 0
+                    else where.masked_fill(margins > 0, math.inf).argmin(1, keepdim=True))
+            self.at[rows, end] = where.gather(1, pick).squeeze(1)
+            self.margin[rows, end] = margins.gather(1, pick).squeeze(1)
+        return self
+
+    def root(self) -> Tensor:
+        """Where the chord crosses zero (``nan`` without a known unproved end)."""
+        (lo, hi), (lo_margin, hi_margin) = self.at.unbind(1), self.margin.unbind(1)
+        return torch.where(hi.isinf(), math.nan, lo + (hi - lo) * lo_margin / (lo_margin - hi_margin))
 
 
 def radius_prior(model, images: Tensor, eps: float, levels: int = LEVELS, batch_size: int = 100) -> list[int]:

@@ -68,12 +68,33 @@ def test_the_prior_and_the_probe_count_move_the_speed_never_the_answer(case) -> 
 def test_a_search_stopped_early_answers_a_smaller_radius_still_proved(case) -> None:
     net, x = case
     full = RadiusSearch(probes=1).certify(net, x, EPS)[2]
-    for rounds in (1, 2, 3):
+    for rounds in (1, 2):
         counted = Counted(net)
         logits, _, found = RadiusSearch(probes=1, rounds=rounds).certify(counted, x, EPS)
-        assert counted.calls == rounds  # one batched call a round; no bracket closes this early
+        assert counted.calls == rounds  # one batched call a round; not every bracket closes this early
         assert (found <= full).all() and (found < full).any()
         assert proved(net, x, logits.argmax(1), found / LEVELS)[found > 0].all()
+
+
+class SignOnly(Counted):
+    """Bounds that say only whether each box is proved (margin +1 or -1), not by how much."""
+
+    def bounds(self, x, eps, labels):
+        logits, margins = super().bounds(x, eps, labels)
+        own = torch.nn.functional.one_hot(logits.argmax(1) if labels is None else labels, margins.size(1))
+        return logits, torch.where(margins > 0, 1.0, -1.0).masked_fill(own.repeat_interleave(
+            eps.numel() // len(x), 0) > 0, 0.0)
+
+
+@pytest.mark.parametrize("probes", [1, 2])
+def test_the_margins_guide_the_probes_toward_the_radius(case, probes: int) -> None:
+    """A margin's size says how far the radius is: the search that reads it needs fewer rounds than the one
+    that sees only proved or not (a bisection by the prior), and answers the same."""
+    net, x = case
+    guided, blind = Counted(net), SignOnly(net)
+    want = RadiusSearch(probes=probes).certify(guided, x, EPS)[2]
+    assert torch.equal(RadiusSearch(probes=probes).certify(blind, x, EPS)[2], want)
+    assert guided.calls < blind.calls
 
 
 def test_certified_means_the_eps_ball_is_proved_and_agrees_with_the_radius(case) -> None:
