@@ -8,7 +8,8 @@ ms``. ``render/figures.toml`` says where each name comes from and how it is writ
     format = ".1f"
 
 ``from`` is a JSON file (relative to the repository) and a JSON pointer into it (RFC 6901; ``*`` takes every key
-or item at that level); ``A÷B`` is the ratio of two pointers into the same file. ``format`` is a Python format
+or item at that level); ``A,B`` takes the values of both pointers; ``A÷B`` is the ratio of two pointers into the
+same file. ``format`` is a Python format
 spec (``.1%`` writes a fraction as a percentage), after an optional reduction of the values selected (``min:``,
 ``max:``, ``sum:``); an optional ``scale`` multiplies the figure first (``scale = 1e-9`` writes bytes as GB).
 ``fill`` rewrites each marked figure from its source; the prose around it is never touched.
@@ -61,7 +62,7 @@ def value(root: Path, origin: str, spec: str, scale: float = 1.0) -> str:
         over, under = (_select(document, p) for p in pointer.split("÷", 1))
         values = [a / b for a, b in zip(over, under, strict=True)]
     else:
-        values = _select(document, pointer)
+        values = [found for part in pointer.split(",") for found in _select(document, part)]
     if reduce:
         if reduce not in REDUCTIONS:
             raise FigureError(f"{spec!r}: reduce with one of {sorted(REDUCTIONS)}, not {reduce!r}")
@@ -94,7 +95,8 @@ def fill(text: str, root: Path, figures: dict[str, dict], where: str = "") -> st
 # What a sentence may not type by hand: a percentage, a time (ms, µs, core-ms), a rate, a size, or a ratio (× or x).
 MEASURED = re.compile(r"(?<![\w.])\d(?:[\d,]*\d)?(?:\.\d+)?\s?(?:%|(?:core-)?ms\b|µs\b|req/s\b|[kMG]i?B\b|[×x](?![\d\w]))")
 CONFIDENCE = re.compile(r"\b\d+% (?:CIs?|confidence)\b")  # a confidence level is a choice, not a measurement
-GOAL = re.compile(r"[≤≥<>]\s?\d[\d,.]*\s?\S*")  # a goal or a bound ("p95 ≤ 8 ms", "≥ 95%"), not a measurement
+# a goal or a bound ("p95 ≤ 8 ms", "≥ 95%", "target 85%"), not a measurement
+GOAL = re.compile(r"(?:[≤≥<>]|\btargets?)\s?\d[\d,.]*\s?\S*")
 UNQUOTED = re.compile(r"```.*?```|`[^`\n]*`|<!-- generated: (\S+) -->.*?<!-- end generated: \1 -->|"
                       r"<!-- fig .*?<!-- /fig -->|<!--.*?-->|\]\([^)]*\)", re.S)
 

@@ -11,7 +11,8 @@ from render.quoted import FIGURE, FigureError, fill, hand_typed, registry
 
 # The pages whose every measured figure is filled from the JSON; the rest still quote some by hand.
 CONVERTED = ("README.md", "docs/training.md", "docs/api.md", "docs/deploy.md", "docs/performance.md",
-             "docs/reliability.md", "docs/security.md")
+             "docs/reliability.md", "docs/security.md", "docs/results.md", "docs/robustness/mnist.md",
+             "docs/robustness/fashion-mnist.md")
 
 
 @pytest.fixture()
@@ -30,14 +31,15 @@ def test_a_figure_is_rewritten_from_its_source_and_the_prose_is_kept(source: Pat
     known = figures(p95=("run.json#/a~1b/p95", ".1f"), share=("run.json#/a~1b/share", ".1%"),
                     low=("run.json#/lead/*", "min:.2f"), high=("run.json#/lead/*", "max:.1f"),
                     ratio=("run.json#/n/1÷/n/0", ".2f"), total=("run.json#/n/*", "sum:d"),
+                    both=("run.json#/a~1b/p95,/lead/8", "min:.2f"),
                     gb=("run.json#/lead/8", ".4f", 1e-3))
     text = ("p95 <!-- fig p95 -->9.9<!-- /fig --> ms, <!-- fig share -->1%<!-- /fig --> proved, "
             "<!-- fig low --><!-- /fig -->× to <!-- fig high -->?<!-- /fig -->×, <!-- fig ratio -->0<!-- /fig -->, "
-            "<!-- fig total -->0<!-- /fig --> <!-- fig gb -->0<!-- /fig -->")
+            "<!-- fig total -->0<!-- /fig --> <!-- fig gb -->0<!-- /fig --> <!-- fig both -->0<!-- /fig -->")
     want = ("p95 <!-- fig p95 -->10.4<!-- /fig --> ms, <!-- fig share -->90.7%<!-- /fig --> proved, "
             "<!-- fig low -->1.20<!-- /fig -->× to <!-- fig high -->1.6<!-- /fig -->×, "
             "<!-- fig ratio -->1.33<!-- /fig -->, "
-            "<!-- fig total -->7<!-- /fig --> <!-- fig gb -->0.0016<!-- /fig -->")
+            "<!-- fig total -->7<!-- /fig --> <!-- fig gb -->0.0016<!-- /fig --> <!-- fig both -->1.60<!-- /fig -->")
     assert fill(text, source, known) == want
     assert fill(want, source, known) == want
 
@@ -74,7 +76,7 @@ def test_measured_figures_typed_by_hand_are_found_outside_code_tables_and_marked
     text = """It answers in 4.8 ms, 434 req/s, 93.8% of them, a 6.0 GB image, 1.29× the peer and 6.3x faster,
 with 0.42 core-ms and 27 µs.
 A 28×28 image, Wilson 95% CIs, batch 64, ms per image, `p95 3.2 ms` and [a link](docs/x%20y.md) are not figures,
-nor are goals and bounds: p95 ≤ 8 ms, ≥ 95% flagged, ≥1.3×, < 10 MiB.
+nor are goals and bounds: p95 ≤ 8 ms, ≥ 95% flagged, ≥1.3×, < 10 MiB, a purified-clean target 85%.
 <!-- fig x -->7.7<!-- /fig --> ms is filled.
 ```
 12 ms in a code block
