@@ -1,5 +1,5 @@
-"""``readme``: the headline tables of the README and docs/robustness.md, from the manifests and
-``docs/latency.json``.
+"""``readme``: the headline tables of the README and docs/robustness.md, from the manifests,
+``docs/latency.json`` and the published results of ``docs/published.json``.
 
 Both pages are written by hand; only the blocks between ``<!-- generated: headline-<dataset> -->`` markers are
 replaced, so a re-render from unchanged JSON changes nothing.
@@ -18,6 +18,7 @@ from .steps import Common, from_args
 PAGES = (Path("README.md"), Path("docs/robustness.md"))
 LATENCY = Path("docs/latency.json")
 CERTIFICATE_COST = Path("docs/certificate-cost.json")
+REFERENCES = Path("docs/published.json")
 OBLIVIOUS = "pgd-0.15"  # the paper's PGD (eps 0.15, crafted on the undefended classifier)
 HEADER = ["pipeline", "method", "clean", "AutoAttack", "worst case, all attacks", "certified",
           "paper's PGD (oblivious)", "p95 ms"]
@@ -28,6 +29,7 @@ class Config(Common):
     pages: tuple[Path, ...] = PAGES
     latency: Path = LATENCY
     certificate_cost: Path = CERTIFICATE_COST
+    references: Path = REFERENCES
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -37,11 +39,49 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="python -m loadtest.bench.certificate's output")
 
 
-def _pct(entry: dict | None, n: bool = False) -> str:
+def _pct(entry: dict | None, n: bool = False, ci: bool = False) -> str:
     if not entry:
         return "–"
     text = f"{100 * entry['accuracy']:.1f}%"
+    if ci and entry.get("ci95"):
+        text += " [{:.1f}, {:.1f}]".format(*(100 * bound for bound in entry["ci95"]))
     return text + (f" (n={entry['n']:,})" if n else "")
+
+
+def _share(value: float | None) -> str:
+    return "–" if value is None else f"{100 * value:.2f}".rstrip("0").rstrip(".") + "%"
+
+
+def certified_models(manifests: list[dict], references: dict) -> str:
+    """Each served certified pipeline beside its dataset's target and published results: certified (by the
+    served bounds), AutoAttack and clean accuracy with Wilson 95% CIs, and how it was trained."""
+    rows = []
+    for manifest in manifests:
+        dataset = manifest["dataset"]
+        reference = references["datasets"].get(dataset, {})
+        for name, pipeline in manifest["pipelines"].items():
+            metrics = pipeline.get("metrics", {})
+            if not metrics.get("certified"):
+                continue
+            model = next(m for m in manifest["models"].values() if m["file"] == pipeline["classifier"])
+            tc = model.get("training", {})
+            seconds = manifest.get("training_wall_time_s", {}).get("train-" + Path(tc.get("out", "")).stem)
+            trained = ", ".join(part for part in (
+                f"width {tc['width']}" if "width" in tc else "", f"{tc['epochs']} epochs" if "epochs" in tc else "",
+                tc.get("precision", ""), f"{seconds / 60:.0f} min" if seconds else "", tc.get("machine", "")) if part)
+            rows.append([f"{dataset}, {metrics['eps']}", f"`{name}`", _pct(metrics["certified"], ci=True),
+                         _pct(metrics.get("autoattack"), n=True, ci=True), _pct(metrics.get("clean"), ci=True),
+                         str(metrics["certified"].get("violations", "–")), trained])
+        target = reference.get("target")
+        if target:
+            rows.append([f"{dataset}, {reference['eps']}", "target", f"≥ {_share(target['certified'])}",
+                         f"≥ {_share(target['autoattack'])} (n ≥ 1,000)", f"≥ {_share(target['clean'])}", "0", ""])
+        for published in reference.get("published", []):
+            rows.append([f"{dataset}, {reference['eps']}", f"{published['name']} ({published['source']})",
+                         _share(published["certified"]), _share(published["autoattack"]), _share(published["clean"]),
+                         "", ""])
+    return table(["dataset, ε", "model", "certified", "AutoAttack", "clean", "certified images flipped",
+                  "training"], rows)
 
 
 def rows(manifest: dict, latency: dict) -> list[list[str]]:
@@ -89,13 +129,17 @@ def _json(path: Path) -> dict | None:
 
 
 def render(config: Config, text: str) -> str:
-    """``text`` with each generated block it has rendered afresh: every dataset's headline, and the
-    certificate's cost."""
+    """``text`` with each generated block it has rendered afresh: every dataset's headline, the certified
+    models beside the published results, and the certificate's cost."""
     latency = (_json(config.latency) or {}).get("datasets", {})
-    for folder in sorted(p for p in Path(config.artifacts).iterdir() if (p / "manifest.json").is_file()):
-        manifest = json.loads((folder / "manifest.json").read_text())
+    manifests = [json.loads((folder / "manifest.json").read_text())
+                 for folder in sorted(Path(config.artifacts).iterdir()) if (folder / "manifest.json").is_file()]
+    for manifest in manifests:
         dataset = manifest["dataset"]
         text = splice(text, f"headline-{dataset}", headline(manifest, latency.get(dataset, {})))
+    references = _json(config.references)
+    if references and markers("certified-models")[0] in text:
+        text = splice(text, "certified-models", certified_models(manifests, references))
     cost = _json(config.certificate_cost)
     if cost and markers("certificate-cost")[0] in text:
         text = splice(text, "certificate-cost", certificate_cost(cost))

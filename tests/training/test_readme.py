@@ -54,3 +54,22 @@ def test_a_table_the_page_does_not_place_yet_is_appended_and_prose_is_kept() -> 
     begin, end = markers("robustness-mnist-cost")
     edited = page.replace(begin, f"A sentence about cost.\n\n{begin}")
     assert place(edited, tables) == edited
+
+
+def test_the_certified_table_shows_each_certified_pipeline_beside_its_target_and_the_published_results() -> None:
+    manifests = [json.loads((ARTIFACTS / d / "manifest.json").read_text()) for d in ("mnist", "fashion-mnist")]
+    published = json.loads((REPO / readme.REFERENCES).read_text())
+    lines = readme.certified_models(manifests, published).splitlines()[2:]
+    for manifest in manifests:
+        certified = [name for name, p in manifest["pipelines"].items() if p.get("metrics", {}).get("certified")]
+        rows = [line for line in lines if line.startswith(f"| {manifest['dataset']}, ")]
+        served = [row for row in rows if row.split(" | ")[1].startswith("`")]
+        assert [row.split(" | ")[1].strip("`") for row in served] == certified
+        for row, name in zip(served, certified, strict=True):
+            metrics = manifest["pipelines"][name]["metrics"]
+            low, high = (100 * bound for bound in metrics["certified"]["ci95"])
+            assert f"{100 * metrics['certified']['accuracy']:.1f}% [{low:.1f}, {high:.1f}]" in row
+            assert f"{100 * metrics['clean']['accuracy']:.1f}%" in row.split(" | ")[4]
+        target = published["datasets"][manifest["dataset"]]["target"]
+        assert any(" | target | " in row and f"≥ {100 * target['certified']:g}%" in row for row in rows)
+        assert len(rows) == len(served) + 1 + len(published["datasets"][manifest["dataset"]]["published"])
