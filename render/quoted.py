@@ -8,7 +8,8 @@ ms``. ``render/figures.toml`` says where each name comes from and how it is writ
     format = ".1f"
 
 ``from`` is a JSON file (relative to the repository) and a JSON pointer into it (RFC 6901; ``*`` takes every key
-or item at that level); ``A,B`` takes the values of both pointers; ``A÷B`` is the ratio of two pointers into the
+or item at that level, and ``k=v&k2=v2`` the items whose fields have those values, so that a figure names its
+row, not its position); ``A,B`` takes the values of both pointers; ``A÷B`` is the ratio of two pointers into the
 same file. ``format`` is a Python format
 spec (``.1%`` writes a fraction as a percentage), after an optional reduction of the values selected (``min:``,
 ``max:``, ``sum:``); an optional ``scale`` multiplies the figure first (``scale = 1e-9`` writes bytes as GB).
@@ -40,6 +41,10 @@ def _select(document, pointer: str) -> list:
         for node in found:
             if token == "*":
                 step.extend(node.values() if isinstance(node, dict) else node)
+            elif "=" in token:
+                wanted = dict(condition.split("=", 1) for condition in token.split("&"))
+                step.extend(item for item in (node.values() if isinstance(node, dict) else node)
+                            if isinstance(item, dict) and all(str(item.get(k)) == v for k, v in wanted.items()))
             elif isinstance(node, dict) and token in node:
                 step.append(node[token])
             elif isinstance(node, list) and token.isdigit() and int(token) < len(node):

@@ -17,7 +17,8 @@ CONVERTED = [str(page.relative_to(ROOT)) for page in pages() if "archive" not in
 @pytest.fixture()
 def source(tmp_path: Path) -> Path:
     (tmp_path / "run.json").write_text(json.dumps(
-        {"a/b": {"p95": 10.44, "share": 0.9073}, "lead": {"1": 1.2, "8": 1.6}, "n": [3, 4], "flag": True}))
+        {"a/b": {"p95": 10.44, "share": 0.9073}, "lead": {"1": 1.2, "8": 1.6}, "n": [3, 4], "flag": True,
+         "rows": [{"name": "x", "v": 1}, {"name": "y", "v": 2, "k": 1}, {"name": "y", "v": 5, "k": 2}]}))
     return tmp_path
 
 
@@ -30,15 +31,15 @@ def test_a_figure_is_rewritten_from_its_source_and_the_prose_is_kept(source: Pat
     known = figures(p95=("run.json#/a~1b/p95", ".1f"), share=("run.json#/a~1b/share", ".1%"),
                     low=("run.json#/lead/*", "min:.2f"), high=("run.json#/lead/*", "max:.1f"),
                     ratio=("run.json#/n/1÷/n/0", ".2f"), total=("run.json#/n/*", "sum:d"),
-                    both=("run.json#/a~1b/p95,/lead/8", "min:.2f"),
+                    both=("run.json#/a~1b/p95,/lead/8", "min:.2f"), row=("run.json#/rows/name=y&k=2/v", "d"),
                     gb=("run.json#/lead/8", ".4f", 1e-3))
     text = ("p95 <!-- fig p95 -->9.9<!-- /fig --> ms, <!-- fig share -->1%<!-- /fig --> proved, "
             "<!-- fig low --><!-- /fig -->× to <!-- fig high -->?<!-- /fig -->×, <!-- fig ratio -->0<!-- /fig -->, "
-            "<!-- fig total -->0<!-- /fig --> <!-- fig gb -->0<!-- /fig --> <!-- fig both -->0<!-- /fig -->")
+            "<!-- fig total -->0<!-- /fig --> <!-- fig gb -->0<!-- /fig --> <!-- fig both -->0<!-- /fig --> <!-- fig row -->0<!-- /fig -->")
     want = ("p95 <!-- fig p95 -->10.4<!-- /fig --> ms, <!-- fig share -->90.7%<!-- /fig --> proved, "
             "<!-- fig low -->1.20<!-- /fig -->× to <!-- fig high -->1.6<!-- /fig -->×, "
             "<!-- fig ratio -->1.33<!-- /fig -->, "
-            "<!-- fig total -->7<!-- /fig --> <!-- fig gb -->0.0016<!-- /fig --> <!-- fig both -->1.60<!-- /fig -->")
+            "<!-- fig total -->7<!-- /fig --> <!-- fig gb -->0.0016<!-- /fig --> <!-- fig both -->1.60<!-- /fig --> <!-- fig row -->5<!-- /fig -->")
     assert fill(text, source, known) == want
     assert fill(want, source, known) == want
 
@@ -50,6 +51,8 @@ def test_a_figure_is_rewritten_from_its_source_and_the_prose_is_kept(source: Pat
     ("run.json#/flag", "d"),  # not a number
     ("run.json#/lead/*", "mean:.2f"),  # no such reduction
     ("run.json#/n/7", "d"),  # past the list's end
+    ("run.json#/rows/name=z/v", "d"),  # no row matches
+    ("run.json#/rows/name=y/v", "d"),  # two rows match
 ])
 def test_a_figure_that_is_not_one_number_is_an_error(source: Path, origin: str, spec: str) -> None:
     with pytest.raises(FigureError):
