@@ -195,19 +195,21 @@ CHECKPOINT_EPOCHS = (9, 12)  # where the certified runs are compared epoch for e
 
 
 def certified_runs(runs: dict) -> str:
-    """Certified-training runs side by side (``python -m training certified-runs``): recipe, progress, and the
-    validation IBP-certified accuracy at the same epochs, then at the best epoch with its clean accuracy."""
+    """Certified-training runs side by side (``python -m training certified-runs``): the hardware each trained on
+    (the CPU's model, with "AMX" where it has AMX-BF16; "–" for runs from before it was recorded), recipe, progress,
+    and the validation IBP-certified accuracy at the same epochs, then at the best epoch with its clean accuracy."""
     rows = []
     for name, r in runs.items():
         history, recipe = r["history"], r["recipe"]
         best = max(range(len(history)), key=lambda i: history[i]["certified"])
         at = [f"{100 * history[e - 1]['certified']:.1f}%" if len(history) >= e else "–" for e in CHECKPOINT_EPOCHS]
-        rows.append([f"`{name}`", recipe["precision"], str(recipe["width"]),
+        machines = "; ".join(dict.fromkeys(h["machine"] for h in history if h.get("machine"))) or "–"
+        rows.append([f"`{name}`", machines, recipe["precision"], str(recipe["width"]),
                      f"{recipe['input_side']}×{recipe['input_side']}", f"{recipe['side']}×{recipe['side']}",
                      f"{r['epochs_run']} of {recipe['epochs']}" + ("" if r["complete"] else " (unfinished)"),
                      minutes(r["train_seconds"]), *at, f"{100 * history[best]['certified']:.1f}% (epoch {best + 1})",
                      f"{100 * history[best]['clean']:.1f}%"])
-    return table(["run", "precision", "width", "input", "working input", "epochs", "training",
+    return table(["run", "hardware", "precision", "width", "input", "working input", "epochs", "training",
                   *(f"certified, epoch {e}" for e in CHECKPOINT_EPOCHS), "best certified", "clean there"], rows)
 
 
