@@ -18,7 +18,9 @@ from pathlib import Path
 
 import torch
 
-from . import data, figures, report
+from render import results
+
+from . import data, figures
 from .advsets import AdvSetSpec, cached
 from .artifacts import load_artifacts
 from .jit import load
@@ -119,7 +121,7 @@ def run(args: Config) -> None:
     if args.latency_only:
         manifest["metrics"]["latency"] = measure_latency(folder, manifest, x)
         (folder / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
-        report.write(Path(args.artifacts), args.docs / "results.md")
+        results.write(Path(args.artifacts), args.docs / "results.md")
         return
     ev = Evaluator(models, manifest, device, args.seed)
     classifier = models[manifest["classifier"]]
@@ -157,7 +159,7 @@ def run(args: Config) -> None:
          "FGSM 0.6": fgsm, "purified FGSM": ev.purify(default, fgsm),
          "PGD 0.15": pgd, "purified PGD": ev.purify(default, pgd)},
         args.docs / "figures" / f"{args.dataset}-reconstructions.png")
-    report.write(Path(args.artifacts), args.docs / "results.md")
+    results.write(Path(args.artifacts), args.docs / "results.md")
 
 
 def main(args: argparse.Namespace) -> None:

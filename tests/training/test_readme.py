@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from render import headline
 from training import readme
 from render.markdown import markers, place, splice
 from training.robustness import report
@@ -30,7 +31,7 @@ def test_the_committed_headline_tables_are_what_the_manifests_render(page: Path)
 
 def test_the_headline_lists_every_served_pipeline_default_first() -> None:
     manifest = json.loads((ARTIFACTS / "mnist" / "manifest.json").read_text())
-    rows = readme.rows(manifest, {})
+    rows = headline.rows(manifest, {})
     assert rows[0][0] == f"`{manifest['default_pipeline']}` (default)"
     assert {row[0].split("`")[1] for row in rows} == set(manifest["pipelines"])
 
@@ -59,7 +60,7 @@ def test_a_table_the_page_does_not_place_yet_is_appended_and_prose_is_kept() -> 
 def test_the_certified_table_shows_each_certified_pipeline_beside_its_target_and_the_published_results() -> None:
     manifests = [json.loads((ARTIFACTS / d / "manifest.json").read_text()) for d in ("mnist", "fashion-mnist")]
     published = json.loads((REPO / readme.REFERENCES).read_text())
-    lines = readme.certified_models(manifests, published).splitlines()[2:]
+    lines = headline.certified_models(manifests, published).splitlines()[2:]
     for manifest in manifests:
         certified = [name for name, p in manifest["pipelines"].items() if p.get("metrics", {}).get("certified")]
         rows = [line for line in lines if line.startswith(f"| {manifest['dataset']}, ")]
