@@ -2,7 +2,7 @@
 
 Results go to ``results/bench/<UTC time>/`` (``bench.json``, ``performance.md``, ``perf-*.png``, server
 logs); ``--write-docs`` also regenerates ``docs/performance.md`` and ``docs/figures/perf-*.png``, which
-``python -m loadtest.bench.report results/bench/<time>/bench.json`` does from a saved run alone.
+``python -m render.bench results/bench/<time>/bench.json`` does from a saved run alone.
 """
 
 import argparse
@@ -10,9 +10,9 @@ import datetime
 import logging
 from pathlib import Path
 
-from loadtest.bench import report
 from loadtest.bench.engines import engines, parse_variant
 from loadtest.bench.run import BenchConfig, run
+from render import bench as report
 from service.config import REPO_ROOT
 
 

@@ -7,7 +7,8 @@ from dataclasses import asdict
 from functools import partial
 from pathlib import Path
 
-from loadtest.queryattack import measure, overhead, report
+from loadtest.queryattack import measure, overhead
+from render import queryattack as report
 from loadtest.server import serve
 from service.config import REPO_ROOT
 

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from loadtest.bench import plots, report
+from render import bench as report
+from render import bench_plots as plots
 from loadtest.bench.client import Connection, build_request, closed_loop
 from loadtest.bench.cpu import CpuMeter
 from loadtest.samples import load_samples
@@ -107,7 +108,7 @@ def test_a_short_bench_of_every_engine_kind_writes_json_plots_and_the_same_repor
         [
             sys.executable,
             "-m",
-            "loadtest.bench.report",
+            "render.bench",
             str(results / "bench.json"),
             "--doc",
             str(regenerated / "performance.md"),
@@ -129,7 +130,7 @@ def test_the_committed_performance_page_is_what_its_run_renders(tmp_path: Path) 
     doc = tmp_path / "performance.md"
     doc.write_text(page)
     report.render(summary, doc, tmp_path / "figures")
-    assert doc.read_text() == page, "run python -m loadtest.bench.report docs/performance.json"
+    assert doc.read_text() == page, "run python -m render.bench docs/performance.json"
 
 
 def test_every_engine_of_a_full_run_gets_a_look_of_its_own() -> None:

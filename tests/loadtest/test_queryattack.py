@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from loadtest.queryattack import __main__ as runner
-from loadtest.queryattack.report import BLOCK, DOC
+from render.queryattack import BLOCK, DOC
 from render.markdown import markers
 from service.config import REPO_ROOT
 

@@ -9,7 +9,7 @@ import pytest
 from render import headline
 from training import readme
 from render.markdown import markers, place, splice
-from training.robustness import report
+from render.robustness import report
 
 from .conftest import ARTIFACTS, REPO
 

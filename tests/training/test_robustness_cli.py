@@ -9,8 +9,8 @@ import sys
 from render.markdown import markers
 from training.models import VGG16, VGGConfig
 from training.robustness.defenses import PIPELINE_DEFENSES
-from training.robustness.recipes_report import recipe_tables, replicates
-from training.robustness.report import PENDING, blocks
+from render.robustness.recipes import recipe_tables, replicates
+from render.robustness.report import PENDING, blocks
 from training.robustness.results import WORST_CASE_ATTACKS, Cells
 from training.robustness.study import Config, plan
 from training.runs import save_checkpoint

@@ -11,7 +11,7 @@ import torch
 from bounds.ibp import Resample
 from training import train_certified
 from training.models import CNN7, CNN7Config, ibp_init
-from training.runs import load_checkpoint
+from training.runs import device_name, load_checkpoint
 from training.train_certified import ramp, warmup_regularizers
 
 from .conftest import DATA_ROOT
@@ -79,7 +79,7 @@ def test_a_run_trains_through_the_ramp_checkpoints_each_epoch_and_resumes(tmp_pa
 
 def test_a_run_at_a_smaller_working_input_resamples_first_and_its_history_is_kept_side_by_side(tmp_path) -> None:
     from training import certified_runs
-    from training.robustness.report import certified_runs as runs_table
+    from render.robustness.report import certified_runs as runs_table
 
     config = train_certified.Config(dataset="mnist", root=DATA_ROOT, workdir=tmp_path, width=4, linear=16, side=28,
                                     input_side=32, epochs=2, clean_epochs=1, ramp_epochs=1, limit=256, val_n=32, dry_run=True,
@@ -94,7 +94,8 @@ def test_a_run_at_a_smaller_working_input_resamples_first_and_its_history_is_kep
     assert runs["cert28"]["recipe"]["side"] == 28 and runs["cert28"]["complete"]
     assert runs["cert28"]["history"] == ckpt["history"] and runs["cert28"]["epochs_run"] == 2
     row = runs_table(runs).splitlines()[2]
-    assert row.startswith("| `cert28` | fp32 | 4 | 32×32 | 28×28 | 2 of 2 |"), row
+    machine = device_name("cpu")  # the hardware it trained on, as its history records it
+    assert row.startswith(f"| `cert28` | {machine} | fp32 | 4 | 32×32 | 28×28 | 2 of 2 |"), row
 
 
 def test_a_run_on_the_datasets_own_28x28_exports_a_model_whose_manifest_entry_names_that_input(tmp_path) -> None:

@@ -17,8 +17,8 @@ Stages, in priority order (each resumable; every adversarial set is cached in ch
 
 After each stage the reconstruction-error detector's ROC AUC is measured on the EOT-PGD sets that exist.
 
-Results are upserted into ``<docs>/robustness/<dataset>.json`` after every cell, and
-``<docs>/robustness.md`` is re-rendered from all datasets' JSON (``--report-only`` does just that).
+Results are upserted into ``<docs>/robustness/<dataset>.json`` after every cell, and ``render.robustness``
+re-renders the pages from all datasets' JSON (``--report-only`` does just that).
 """
 
 from __future__ import annotations
@@ -32,13 +32,14 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
+from render.robustness import report
 from .. import data, train_classifier
 from ..advsets import AdvSetSpec, cached
 from ..models import INPUT_SHAPE
 from ..runs import pick_device, read_timings
 from ..steps import Common, derive, from_args
 from ..stats import rate
-from . import certified, recipes, report, train_adversarial
+from . import certified, recipes, train_adversarial
 from .defenses import ADV_TRAINED, FINETUNED, SURROGATE, Defense, build
 from .manifest_metrics import record_pipelines
 from .results import Results
@@ -50,8 +51,7 @@ STAGES = ("table", "baselines", "checks", "autoattack", "recipes")
 FGSM_EPS = (0.1, 0.2, 0.3, 0.6)
 PGD_EPS = (0.1, 0.2, 0.3)
 OBLIVIOUS = ("none", "paper", "default", "vote")  # an oblivious attack targets the undefended classifier
-# attacks crafted on another model (the undefended classifier, the transfer surrogate), at the shared input shape:
-# a defense that takes another shape faces the white-box and black-box attacks on itself instead
+# crafted on another model (the undefended classifier, the surrogate) at the shared shape; other shapes: self-attacks
 CRAFTED_ELSEWHERE = ("fgsm", "pgd", "transfer")
 ADAPTIVE_TABLE = ("default", "vote", "paper")
 ADAPTIVE_BASELINES = ("finetuned", "adv-training")

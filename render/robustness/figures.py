@@ -14,7 +14,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from .defenses import PAPER_PURIFIER, PIPELINE_DEFENSES  # noqa: E402
+from training.robustness.defenses import PAPER_PURIFIER, PIPELINE_DEFENSES  # noqa: E402
 
 PAPER = PIPELINE_DEFENSES[PAPER_PURIFIER]  # the study's defense for the paper's pipeline
 

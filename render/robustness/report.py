@@ -13,9 +13,9 @@ from pathlib import Path
 from render.markdown import place, table, table_lines
 from . import figures
 from .candidates import candidates, detector
-from .pipelines_report import autoattack_table, study_commands, training_table
-from .recipes_report import recipe_tables
-from .results import PENDING, Cells, fmt, minutes
+from .pipelines import autoattack_table, study_commands, training_table
+from .recipes import recipe_tables
+from training.robustness.results import PENDING, Cells, fmt, minutes
 
 PAGE = "robustness.md"
 # (column title, defense, attack for FGSM rows, attack for PGD rows); None = this column's clean row only

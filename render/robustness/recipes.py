@@ -6,9 +6,9 @@ from __future__ import annotations
 import math
 
 from render.markdown import table_lines
-from ..stats import paired_difference
-from .recipes import options
-from .results import Cells, fmt, minutes
+from training.robustness.recipes import options
+from training.robustness.results import Cells, fmt, minutes
+from training.stats import paired_difference
 
 
 def _change(change: dict, recipe: dict) -> str:

@@ -4,7 +4,7 @@ docs/robustness.md (adopted only if its gain survives the worst case over every 
 from __future__ import annotations
 
 from render.markdown import table_lines
-from .results import PENDING, Cells, fmt
+from training.robustness.results import PENDING, Cells, fmt
 
 CANDIDATES = ("vote", "finetuned")
 LONGEST = 200  # steps of the longest EOT-PGD in the convergence check

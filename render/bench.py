@@ -1,7 +1,7 @@
 """The tables and figures of docs/performance.md, from one benchmark JSON; and the console summary.
 
 Each table is a marked block ``performance-<table>`` of the page; the prose around them is written by hand, and
-a re-render replaces only the blocks. ``python -m loadtest.bench.report results/bench/<time>/bench.json``
+a re-render replaces only the blocks. ``python -m render.bench results/bench/<time>/bench.json``
 re-renders a page and its figures from that run alone; ``make bench`` keeps its JSON as docs/performance.json.
 """
 
@@ -9,9 +9,10 @@ import argparse
 import json
 from pathlib import Path
 
-from loadtest.bench import analysis, plots
-from service.config import REPO_ROOT
+from loadtest.bench import analysis
+from render import bench_plots as plots
 from render.markdown import place, table
+from service.config import REPO_ROOT
 
 DOC = REPO_ROOT / "docs" / "performance.md"
 RUN = REPO_ROOT / "docs" / "performance.json"  # the run the page shows
@@ -226,7 +227,7 @@ def console(summary: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m loadtest.bench.report", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m render.bench", description=__doc__)
     parser.add_argument("bench_json", type=Path)
     parser.add_argument("--doc", type=Path, default=DOC)
     parser.add_argument("--figures", type=Path, default=FIGURES)

@@ -4,7 +4,7 @@ how each was trained, and the commands that retrain the study models."""
 from __future__ import annotations
 
 from render.markdown import table_lines
-from .results import PENDING, Cells, fmt, minutes
+from training.robustness.results import PENDING, Cells, fmt, minutes
 
 
 def _row(cells: Cells, defense: str, eps: float) -> list[str] | None:
