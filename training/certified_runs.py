@@ -20,7 +20,7 @@ from .steps import Common, from_args
 
 RECIPE = ("precision", "input_side", "side", "width", "linear", "epochs", "train_eps", "test_eps", "clean_epochs",
           "ramp_epochs", "kappa_end", "robust_weight", "robust_ramp", "l1", "pop_bn_stats", "reg_lambda", "lr",
-          "batch_size", "seed", "val_n")
+          "batch_size", "seed", "val_n", "limit")
 
 
 @dataclass(frozen=True)

@@ -191,6 +191,21 @@ def cost(result: dict) -> list[str]:
     return table_lines(["defense", "attack or model", "eps", "n", "steps", "k", "wall seconds"], rows)
 
 
+def recipe_of(recipe: dict) -> str:
+    """A certified run's loss recipe in a few words; an option the run predates is read as it then ran (no L1,
+    batch statistics, the clean mix as a schedule of kappa)."""
+    mix = (f"κ→{recipe['kappa_end']}" if recipe.get("kappa_end") is not None
+           else f"robust {recipe['robust_weight']}" + (" ramped" if recipe.get("robust_ramp") else ""))
+    parts = [f"train ε {recipe['train_eps']}", mix, f"ramp {recipe['ramp_epochs']}",
+             f"L1 {recipe['l1']:g}" if recipe.get("l1") else "no L1",
+             "population BN" if recipe.get("pop_bn_stats") else "batch BN"]
+    if not recipe.get("reg_lambda"):
+        parts.append("no warm-up regularizers")
+    if recipe.get("limit"):
+        parts.append(f"{recipe['limit']:,} images")
+    return ", ".join(parts)
+
+
 CHECKPOINT_EPOCHS = (9, 12)  # where the certified runs are compared epoch for epoch, mid-ramp and after it
 
 
@@ -204,12 +219,12 @@ def certified_runs(runs: dict) -> str:
         best = max(range(len(history)), key=lambda i: history[i]["certified"])
         at = [f"{100 * history[e - 1]['certified']:.1f}%" if len(history) >= e else "–" for e in CHECKPOINT_EPOCHS]
         machines = "; ".join(dict.fromkeys(h["machine"] for h in history if h.get("machine"))) or "–"
-        rows.append([f"`{name}`", machines, recipe["precision"], str(recipe["width"]),
+        rows.append([f"`{name}`", machines, recipe["precision"], str(recipe["width"]), recipe_of(recipe),
                      f"{recipe['input_side']}×{recipe['input_side']}", f"{recipe['side']}×{recipe['side']}",
                      f"{r['epochs_run']} of {recipe['epochs']}" + ("" if r["complete"] else " (unfinished)"),
                      minutes(r["train_seconds"]), *at, f"{100 * history[best]['certified']:.1f}% (epoch {best + 1})",
                      f"{100 * history[best]['clean']:.1f}%"])
-    return table(["run", "hardware", "precision", "width", "input", "working input", "epochs", "training",
+    return table(["run", "hardware", "precision", "width", "recipe", "input", "working input", "epochs", "training",
                   *(f"certified, epoch {e}" for e in CHECKPOINT_EPOCHS), "best certified", "clean there"], rows)
 
 

@@ -95,7 +95,8 @@ def test_a_run_at_a_smaller_working_input_resamples_first_and_its_history_is_kep
     assert runs["cert28"]["history"] == ckpt["history"] and runs["cert28"]["epochs_run"] == 2
     row = runs_table(runs).splitlines()[2]
     machine = device_name("cpu")  # the hardware it trained on, as its history records it
-    assert row.startswith(f"| `cert28` | {machine} | fp32 | 4 | 32×32 | 28×28 | 2 of 2 |"), row
+    recipe = "train ε 0.3, robust 0.7, ramp 1, L1 2e-06, population BN, 256 images"
+    assert row.startswith(f"| `cert28` | {machine} | fp32 | 4 | {recipe} | 32×32 | 28×28 | 2 of 2 |"), row
 
 
 def test_a_run_on_the_datasets_own_28x28_exports_a_model_whose_manifest_entry_names_that_input(tmp_path) -> None:
