@@ -87,10 +87,10 @@ class RadiusSearch:
         lo = torch.where(proved[:, 0], under_eps, 0)
         hi = torch.full_like(lo, levels + 1)
         lo, hi = self._narrowed(lo, hi, first.expand(n, -1), proved[:, 1:])
-        # the chord's ends: at level 0 the bound is the clean margin
-        top2 = logits.topk(min(2, logits.size(1)), 1).values
-        ends = Chord(torch.zeros(n, dtype=x.dtype, device=x.device), top2[:, 0] - top2[:, -1])
-        ends = ends.moved(torch.cat([radii[:1] * levels, first.to(x.dtype)]).expand(n, -1), margin)
+        if self.rounds > 1:  # the chord's ends, for the rounds after the first: at level 0 the clean margin
+            top2 = logits.topk(min(2, logits.size(1)), 1).values
+            ends = Chord(torch.zeros(n, dtype=x.dtype, device=x.device), top2[:, 0] - top2[:, -1])
+            ends = ends.moved(torch.cat([radii[:1] * levels, first.to(x.dtype)]).expand(n, -1), margin)
         for _ in range(self.rounds - 1):
             open_ = (hi - lo > 1).nonzero().squeeze(1)
             if open_.numel() == 0:
@@ -110,7 +110,8 @@ class RadiusSearch:
     def _probes(self, lo: int, hi: int, guess: float) -> tuple[int, ...]:
         """The levels to bound inside the bracket: the two around the chord's root, when the bracket has an
         unproved end whose margin is known, then the prior's; ``probes`` of them, increasing."""
-        inside = [q for q in (math.floor(guess), math.floor(guess) + 1) if lo < q < hi] if guess == guess else []
+        known = not math.isnan(guess)
+        inside = [q for q in (math.floor(guess), math.floor(guess) + 1) if lo < q < hi] if known else []
         for q in self.plan(lo, hi):
             if q not in inside:
                 inside.append(q)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from render.markdown import markers, splice, table
+from render.markdown import markers, minutes, splice, table
 
 OBLIVIOUS = "pgd-0.15"  # the paper's PGD (eps 0.15, crafted on the undefended classifier)
 HEADER = ["pipeline", "method", "clean", "AutoAttack", "worst case over the attacks run", "certified",
@@ -50,7 +50,7 @@ def certified_models(manifests: list[dict], references: dict) -> str:
             seconds = manifest.get("training_wall_time_s", {}).get("train-" + Path(tc.get("out", "")).stem)
             trained = ", ".join(part for part in (
                 f"width {tc['width']}" if "width" in tc else "", f"{tc['epochs']} epochs" if "epochs" in tc else "",
-                tc.get("precision", ""), f"{seconds / 60:.0f} min" if seconds else "") if part)
+                tc.get("precision", ""), minutes(seconds)) if part)
             rows.append([f"{dataset}, {metrics['eps']}", f"`{name}`", _pct(metrics["certified"], ci=True),
                          _pct(metrics.get("autoattack"), n=True, ci=True), _pct(metrics.get("clean"), ci=True),
                          str(metrics["certified"].get("violations", "–")), trained])

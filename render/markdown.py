@@ -1,4 +1,6 @@
-"""Markdown for generated reports: tables, and the marked blocks a hand-written page carries."""
+"""Markdown for generated reports: tables, cells, and the marked blocks a hand-written page carries."""
+
+PENDING = "*pending*"  # a cell the (resumable) run has not reached yet
 
 
 def table_lines(header: list[str], rows: list[list[str]]) -> list[str]:
@@ -33,3 +35,16 @@ def place(text: str, blocks: dict[str, str]) -> str:
         begin, end = markers(name)
         text = splice(text, name, block) if begin in text else f"{text.rstrip()}\n\n{begin}\n{block.strip()}\n{end}\n"
     return text
+
+
+def minutes(seconds: float | None) -> str:
+    """Wall seconds as whole minutes; empty when not recorded."""
+    return f"{seconds / 60:.0f} min" if seconds else ""
+
+
+def fmt(entry: dict | None, ci: bool = True) -> str:
+    """A cell's accuracy, with its Wilson 95% CI unless ``ci`` is off; PENDING when missing."""
+    if not entry:
+        return PENDING
+    text = f"{entry['accuracy']:.3f}"
+    return f"{text} [{entry['ci95'][0]:.3f}, {entry['ci95'][1]:.3f}]" if ci else text

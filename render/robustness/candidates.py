@@ -3,8 +3,8 @@ docs/robustness.md (adopted only if its gain survives the worst case over every 
 
 from __future__ import annotations
 
-from render.markdown import table_lines
-from training.robustness.results import PENDING, Cells, fmt
+from render.markdown import PENDING, fmt, table_lines
+from training.robustness.results import Cells
 
 CANDIDATES = ("vote", "finetuned")
 LONGEST = 200  # steps of the longest EOT-PGD in the convergence check

@@ -3,8 +3,8 @@ how each was trained, and the commands that retrain the study models."""
 
 from __future__ import annotations
 
-from render.markdown import table_lines
-from training.robustness.results import PENDING, Cells, fmt, minutes
+from render.markdown import PENDING, fmt, minutes, table_lines
+from training.robustness.results import Cells
 
 
 def _row(cells: Cells, defense: str, eps: float) -> list[str] | None:

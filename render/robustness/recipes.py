@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import math
 
-from render.markdown import table_lines
+from render.markdown import fmt, minutes, table_lines
 from training.robustness.recipes import options
-from training.robustness.results import Cells, fmt, minutes
+from training.robustness.results import Cells
 from training.stats import paired_difference
 
 

@@ -10,12 +10,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from render.markdown import place, table, table_lines
+from render.markdown import PENDING, fmt, minutes, place, table, table_lines
 from . import figures
 from .candidates import candidates, detector
 from .pipelines import autoattack_table, study_commands, training_table
 from .recipes import recipe_tables
-from training.robustness.results import PENDING, Cells, fmt, minutes
+from training.robustness.results import Cells
 
 PAGE = "robustness.md"
 # (column title, defense, attack for FGSM rows, attack for PGD rows); None = this column's clean row only

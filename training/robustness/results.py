@@ -10,7 +10,6 @@ from pathlib import Path
 from ..stats import wilson
 from .threats import Threat
 
-PENDING = "*pending*"  # a cell the (resumable) run has not reached yet
 # the attacks an image must all survive to count in a defense's worst case
 WORST_CASE_ATTACKS = ("eot-pgd", "bpda", "transfer", "square", "autoattack", "apgd")
 
@@ -120,16 +119,3 @@ class Cells:
         correct = entry["hits"][:n].count("1")
         lo, hi = wilson(correct, n)
         return {"accuracy": correct / n, "ci95": [lo, hi], "n": n}
-
-
-def minutes(seconds: float | None) -> str:
-    """Wall seconds as whole minutes; empty when not recorded."""
-    return f"{seconds / 60:.0f} min" if seconds else ""
-
-
-def fmt(entry: dict | None, ci: bool = True) -> str:
-    """A cell's accuracy, with its Wilson 95% CI unless ``ci`` is off; PENDING when missing."""
-    if not entry:
-        return PENDING
-    text = f"{entry['accuracy']:.3f}"
-    return f"{text} [{entry['ci95'][0]:.3f}, {entry['ci95'][1]:.3f}]" if ci else text
