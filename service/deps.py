@@ -7,9 +7,11 @@ on every request, even where the result is cached. The checks keep their order: 
 model or pipeline (the route's own parameters), then the body and the client's budget.
 """
 
+import asyncio
 import hmac
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 from fastapi import Depends, Header, Query, Request, Response
 
@@ -22,6 +24,7 @@ from service.payloads import Images, read_images
 from service.state import Endpoint, Runtime, Served
 
 NameQuery = Query(pattern=f"^{NAME.pattern}$")
+Answer = TypeVar("Answer")
 
 
 def runtime_of(request: Request) -> Runtime:
@@ -100,20 +103,10 @@ class Queries:
     flagged: bool
 
 
-async def admit(request: Request, response: Response, client: Client, prep: Preprocessing) -> Queries:
-    """The body's images, decoded to [0,1] tensors by ``prep`` (at the shape of the model that first sees them),
-    once the guard admits them: within the client's budget, and seen by the query-attack detector (``Guard``)."""
-    runtime = runtime_of(request)
-    images = await read_images(request, runtime.settings, prep)
-    flagged = await runtime.guard.admit(client, images.tensors)
-    if flagged:
-        response.headers.update(FLAG_HEADER)
-    return Queries(images, client, flagged)
-
-
 @dataclass(frozen=True)
 class ModelRequest:
-    """A model route's request, its API key and dataset checked; ``admit`` then reads and admits its images.
+    """A model route's request, its API key and dataset checked; ``answer`` (or ``admit``) then reads, admits
+    and answers its images.
     The route picks its model or pipeline in between, so an unknown name is refused before the body is read."""
 
     request: Request
@@ -122,8 +115,45 @@ class ModelRequest:
     served: Served
 
     async def admit(self, prep: Preprocessing) -> Queries:
-        """The images, decoded by ``prep``: the endpoint's (``Endpoint.preprocessing``)."""
-        return await admit(self.request, self.response, self.client, prep)
+        """The body's images, decoded to [0,1] tensors by ``prep`` (the endpoint's ``Endpoint.preprocessing``),
+        once the guard admits them, before anything runs on them: for work that costs more than a model pass."""
+        flagged, images = await self.answer(prep, as_they_are, beside=False)
+        return Queries(images, self.client, flagged)
+
+    async def answer(
+        self, prep: Preprocessing, respond: Callable[[Images], Awaitable[Answer]], beside: bool = True
+    ) -> tuple[bool, Answer]:
+        """Whether the client is flagged, and ``respond``'s answer to the images (decoded by ``prep``) once the
+        guard admits them: within the client's budget, and seen by the query-attack detector. Admitted first,
+        or, where ``beside`` and the guard allow (``beside_model``), side by side with ``respond``, whose answer
+        is then dropped if the guard refuses. Either way no answer leaves unadmitted."""
+        runtime = runtime_of(self.request)
+        images = await read_images(self.request, runtime.settings, prep)
+        if not (beside and runtime.guard.beside_model(len(images.tensors))):
+            flagged = await runtime.guard.admit(self.client, images.tensors)
+            answer = await respond(images)
+        else:
+            answering = asyncio.ensure_future(respond(images))
+            try:
+                flagged = await runtime.guard.admit(self.client, images.tensors)
+            except BaseException:
+                answering.cancel()
+                answering.add_done_callback(dropped)
+                raise
+            answer = await answering
+        if flagged:
+            self.response.headers.update(FLAG_HEADER)
+        return flagged, answer
+
+
+async def as_they_are(images: Images) -> Images:
+    return images
+
+
+def dropped(answering: asyncio.Future) -> None:
+    """Retrieve a refused request's outcome, so that a model error nobody will see is not logged as lost."""
+    if not answering.cancelled():
+        answering.exception()
 
 
 async def model_request(

@@ -1,4 +1,4 @@
-"""Per client: the query budget, spent before any model runs, and the query-attack detector (``query_defense``).
+"""Per client: the query budget, and the query-attack detector (``query_defense``); no answer leaves unadmitted.
 
 ``Guard`` keeps both in this process; ``service.shared_guard.SharedGuard`` keeps them in Redis for every worker and
 replica. Both admit a request with ``admit`` and refuse it with the same errors."""
@@ -50,6 +50,11 @@ class Guard:
                 settings.query_matches,
             )
         )
+
+    def beside_model(self, images: int) -> bool:
+        """Admitted before any model runs: the budget costs microseconds here, and ``screen_later`` already
+        moves a lone image's screening beside the model."""
+        return False
 
     async def admit(self, client: Client, images: list[torch.Tensor]) -> bool:
         """Charge the client's budget and show the images to the detector (now, or while the model runs:

@@ -19,6 +19,8 @@ router = APIRouter(prefix="/classify", tags=["models"])
 )
 async def classify(request: Request, call: ModelRequestDep) -> ClassifyResponse | list[ClassifyResponse]:
     classify = call.served.classify
-    queries = await call.admit(classify.preprocessing)
-    encode = encoder(classify.operation, queries.client.detail, runtime_of(request).settings)
-    return await classify.answer(queries.images.tensors, queries.images.is_batch, encode)
+    encode = encoder(classify.operation, call.client.detail, runtime_of(request).settings)
+    _, answer = await call.answer(
+        classify.preprocessing, lambda images: classify.answer(images.tensors, images.is_batch, encode)
+    )
+    return answer

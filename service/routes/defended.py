@@ -21,6 +21,8 @@ async def defended_classify(
     request: Request, call: ModelRequestDep, pipeline: NameParam = None, purifier: NameParam = None
 ) -> DefendedResponse | list[DefendedResponse]:
     defend = defend_endpoint(call.served, pipeline, purifier)
-    queries = await call.admit(defend.preprocessing)
-    encode = encoder(defend.operation, queries.client.detail, runtime_of(request).settings)
-    return await defend.answer(queries.images.tensors, queries.images.is_batch, encode)
+    encode = encoder(defend.operation, call.client.detail, runtime_of(request).settings)
+    _, answer = await call.answer(
+        defend.preprocessing, lambda images: defend.answer(images.tensors, images.is_batch, encode)
+    )
+    return answer

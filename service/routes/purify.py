@@ -1,5 +1,6 @@
 """POST /purify: the purified image, as PNG or (``Accept: application/json``) base64 with distances."""
 
+from collections.abc import Awaitable
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Response
@@ -7,6 +8,7 @@ from fastapi import APIRouter, Header, Response
 from service.deps import ModelRequestDep, NameParam, purify_endpoint
 from service.guard import FLAG_HEADER
 from service.images import encode_png
+from service.payloads import Images
 from service.schemas import ERROR_RESPONSES, IMAGE_BODY, PurifyResponse
 
 router = APIRouter(prefix="/purify", tags=["models"])
@@ -23,11 +25,13 @@ async def purify(
     call: ModelRequestDep, purifier: NameParam = None, accept: Annotated[str, Header()] = "image/png"
 ) -> Response | PurifyResponse | list[PurifyResponse]:
     purify = purify_endpoint(call.served, purifier)
-    queries = await call.admit(purify.preprocessing)
-    images = queries.images
-    if not images.is_batch and "application/json" not in accept:
-        headers = FLAG_HEADER if queries.flagged else None
-        return await purify.answer(
-            images.tensors, False, lambda r, ms: Response(encode_png(r.image), media_type="image/png", headers=headers)
-        )
-    return await purify.answer(images.tensors, images.is_batch)
+
+    def respond(images: Images) -> Awaitable[Response | PurifyResponse | list[PurifyResponse]]:
+        if images.is_batch or "application/json" in accept:
+            return purify.answer(images.tensors, images.is_batch)
+        return purify.answer(images.tensors, False, lambda r, ms: Response(encode_png(r.image), media_type="image/png"))
+
+    flagged, answer = await call.answer(purify.preprocessing, respond)
+    if flagged and isinstance(answer, Response):  # the dependency's Response headers do not reach a returned one
+        answer.headers.update(FLAG_HEADER)
+    return answer

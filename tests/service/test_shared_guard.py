@@ -112,3 +112,41 @@ def test_the_in_process_guard_stays_the_default_without_a_redis_url() -> None:
 
     assert isinstance(Runtime(Settings()).guard, Guard)
     assert Settings().worker_count == 1 and Settings(redis_url="redis://x:6379/0").worker_count >= 1
+
+
+def test_a_lone_image_is_admitted_beside_its_model_unless_block_mode_may_refuse_it(redis_server: RedisServer) -> None:
+    flag, block = shared(redis_server), shared(redis_server, query_defense="block")
+    assert flag.beside_model(1) and not flag.beside_model(2) and not block.beside_model(1)
+
+
+def test_a_client_refused_a_lone_image_is_refused_locally_until_it_is_due(redis_server: RedisServer) -> None:
+    """No round trip and no model for a client Redis has just refused: the refusal stands until its next image is
+    due, even with Redis gone, and then Redis decides again. A batch's refusal says nothing about one image."""
+    bucket = keys(CLIENT.id)[0]
+
+    async def run() -> None:
+        guard = shared(redis_server, query_defense="off", client_rate=0.5, client_burst=2)
+        await guard.admit(CLIENT, list(images(2)))
+        with pytest.raises(RateLimited):
+            await guard.admit(CLIENT, list(images(2)))  # a batch: still asks Redis next time
+        assert CLIENT.id not in guard.refused
+        with pytest.raises(RateLimited):
+            await guard.admit(CLIENT, list(images(1)))
+        asked = redis_server.client().hget(bucket, "updated")
+        redis_server.stop()
+        with pytest.raises(RateLimited):  # not StateUnavailable: Redis was not asked
+            await guard.admit(CLIENT, list(images(1)))
+        redis_server.start()
+        await asyncio.sleep(guard.refused[CLIENT.id] - time.monotonic() + 0.05)  # one image is due (2 s)
+        assert not await guard.admit(CLIENT, list(images(1)))
+        assert redis_server.client().hget(bucket, "updated") != asked and CLIENT.id not in guard.refused
+        await guard.close()
+
+    asyncio.run(run())
+
+
+def test_the_local_refusals_are_bounded_by_max_clients(redis_server: RedisServer) -> None:
+    guard = shared(redis_server, max_clients=2)
+    for name in "abc":
+        guard.refuse_until(f"key:{name}", 60)
+    assert list(guard.refused) == ["key:b", "key:c"]
