@@ -58,8 +58,8 @@ class SharedGuard:
         return images == 1 and self.mode != "block"
 
     async def admit(self, client: Client, images: list[torch.Tensor]) -> bool:
-        """``Guard.admit``, in one round trip, before the model runs (the detector's verdict comes with the
-        budget's, so nothing is left to screen beside the model)."""
+        """``Guard.admit``, in one round trip (the detector's verdict comes with the budget's, so nothing is left
+        to screen beside the model), or none for a client refused locally (``refuse_until``)."""
         s = self.settings
         due = self.refused.get(client.id)
         if due is not None:
@@ -85,7 +85,8 @@ class SharedGuard:
         return flag(Verdict(bool(flagged), bool(newly), int(count)), len(images), self.mode, s.query_window_s)
 
     def refuse_until(self, client: str, wait: float) -> None:
-        """Refuse the client locally for ``wait`` seconds; at most ``max_clients`` remembered, the due first."""
+        """Refuse the client locally for ``wait`` seconds. At most ``max_clients`` are remembered: past that, the
+        refusals already due go first, then the oldest."""
         now = time.monotonic()
         if len(self.refused) >= self.settings.max_clients:
             self.refused = {other: due for other, due in self.refused.items() if due > now}

@@ -46,15 +46,15 @@ class Beside:
         pass
 
 
-Served = tuple[TestClient, Beside]
+Serving = tuple[TestClient, Beside]
 
 
 @pytest.fixture
-def guarded(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[bool | None], Served]]:
+def guarded(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[bool | None], Serving]]:
     """Serves the app with its guard replaced by ``Beside``; every endpoint's answer tells the guard it started."""
     opened: list[TestClient] = []
 
-    def serve(verdict: bool | None) -> Served:
+    def serve(verdict: bool | None) -> Serving:
         guard, answer = Beside(verdict), Endpoint.answer
 
         async def marked(self, *args, **kwargs):
