@@ -20,6 +20,7 @@ from service.attacking import build_attacks
 from service.batching import Batcher
 from service.config import Settings, get_settings
 from service.errors import ArtifactError, install_error_handlers
+from service.heap import keep_freed_memory
 from service.images import Preprocessing, decode_image, encode_png
 from service.inference import Classify, Defend, InferenceModel, Operation, Purify, branch_executor
 from service.metrics import PrometheusObserver, RequestMetricsMiddleware
@@ -86,6 +87,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     runtime: Runtime = app.state.runtime
     settings = runtime.settings
     torch.set_num_threads(settings.num_threads)
+    if settings.keep_freed_memory and not keep_freed_memory():
+        logger.info("freed memory goes back to the kernel: this C library has no glibc mallopt")
     executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="inference")
     branch = branch_executor(settings)
     loop = asyncio.get_running_loop()

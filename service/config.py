@@ -37,6 +37,12 @@ class Settings(BaseSettings):
     default_dataset: Dataset = Field("mnist", description="dataset of requests without `?dataset=`; must be served")
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="`auto` (CUDA when visible, else CPU), `cpu` or `cuda`")
     num_threads: int = Field(1, ge=1, description="torch intra-op threads")
+    keep_freed_memory: bool = Field(
+        True,
+        description="on glibc, reuse the memory tensors free instead of returning it to the kernel after each "
+        "request: no page faults per request, for a little more resident memory; `false` leaves glibc's "
+        "`MALLOC_*` settings in charge",
+    )
     optimize_classifier: bool = Field(
         True, description="apply `torch.jit.optimize_for_inference` to the classifiers (not the purifiers)"
     )
