@@ -57,7 +57,7 @@ def build_served(
     served = {}
     for dataset in settings.datasets:
         artifacts = load_dataset(settings.artifacts_dir / dataset, device, settings.optimize_classifier)
-        model = InferenceModel(artifacts, branch, settings.certified_radius_probes, settings.certified_radius_rounds)
+        model = InferenceModel.served(artifacts, settings, branch)
         manifest, pipeline_prep = artifacts.manifest, artifacts.pipeline_preprocessing
         served[dataset] = Served(
             artifacts,

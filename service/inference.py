@@ -73,17 +73,23 @@ class InferenceModel:
     request waits for the longer one instead of both.
     """
 
-    def __init__(
-        self, artifacts: DatasetArtifacts, branch: Executor | None = None, probes: int = 2, rounds: int = 16
-    ) -> None:
+    def __init__(self, artifacts: DatasetArtifacts, branch: Executor | None, probes: int, rounds: int) -> None:
         self.artifacts = artifacts
         self.branch = branch
+        self.probes, self.rounds = probes, rounds
         self.searches = {  # the certified-radius search of each certifiable classifier, placed by its prior
             name: RadiusSearch(entry.certificate.radius_prior, probes, rounds)
             for name, entry in artifacts.manifest.models.items()
             if entry.certificate is not None
         }
         self.thresholds = {name: artifacts.manifest.detector_threshold(name) for name in artifacts.purifiers}
+
+    @classmethod
+    def served(
+        cls, artifacts: DatasetArtifacts, settings: Settings, branch: Executor | None = None
+    ) -> "InferenceModel":
+        """As the service runs it: the certified-radius search as ``settings`` say."""
+        return cls(artifacts, branch, settings.certified_radius_probes, settings.certified_radius_rounds)
 
     def _stack(self, images: list[torch.Tensor]) -> torch.Tensor:
         return torch.stack(images).to(self.artifacts.device)

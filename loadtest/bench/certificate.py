@@ -35,8 +35,7 @@ def measure(settings: Settings, repeats: int = 200, rounds: int = 5) -> dict[str
     out = {}
     for folder in sorted(p for p in settings.artifacts_dir.iterdir() if (p / "manifest.json").is_file()):
         artifacts = load_dataset(folder, device, settings.optimize_classifier)
-        manifest, served = artifacts.manifest, InferenceModel(
-            artifacts, None, settings.certified_radius_probes, settings.certified_radius_rounds)
+        manifest, served = artifacts.manifest, InferenceModel.served(artifacts, settings)
         for pipeline in manifest.pipelines:
             certificate = manifest.certificate(pipeline)
             if certificate is None:

@@ -50,7 +50,7 @@ def measure(
     many = torch.stack([images[i % len(images)] for i in range(64)])
     artifacts = pipeline.model.artifacts
     purifier, classifier = artifacts.purifiers[pipeline.purifier], artifacts.classifier
-    serial = InferenceModel(artifacts)
+    serial = InferenceModel(artifacts, None, pipeline.model.probes, pipeline.model.rounds)
 
     def ae_vgg(batch: torch.Tensor) -> Callable[[], object]:
         def run() -> object:

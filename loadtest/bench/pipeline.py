@@ -30,7 +30,7 @@ class Pipeline:
         torch.set_num_threads(settings.num_threads)
         folder = settings.artifacts_dir / settings.default_dataset
         artifacts = load_dataset(folder, resolve_device(settings.device), settings.optimize_classifier)
-        model = InferenceModel(artifacts, branch_executor(settings))
+        model = InferenceModel.served(artifacts, settings, branch_executor(settings))
         operation = Defend(model, artifacts.manifest.default_pipeline)
         return cls(model, operation, artifacts.preprocessing, artifacts.manifest.default_purifier, settings.max_pixels)
 

@@ -5,13 +5,14 @@ import pytest
 import torch
 
 from service.artifacts import load_dataset
+from service.config import Settings
 from service.inference import InferenceModel
 from tests.service.tiny_artifacts import THRESHOLD
 
 
 @pytest.fixture
 def model(tiny_artifacts: Path) -> InferenceModel:
-    return InferenceModel(load_dataset(tiny_artifacts / "mnist", torch.device("cpu")))
+    return InferenceModel.served(load_dataset(tiny_artifacts / "mnist", torch.device("cpu")), Settings())
 
 
 def _flat(level: int) -> torch.Tensor:
@@ -46,7 +47,7 @@ def test_defend_classifies_the_raw_and_the_purified_images(tiny_artifacts: Path,
     """Serial (one classifier call on both) or parallel (raw images on the branch thread): same contract."""
     artifacts = load_dataset(tiny_artifacts / "mnist", torch.device("cpu"))
     with ThreadPoolExecutor(max_workers=1) as branch:
-        model = InferenceModel(artifacts, branch if parallel else None)
+        model = InferenceModel.served(artifacts, Settings(), branch if parallel else None)
         images = [torch.full((1, 32, 32), i / 18) for i in range(18)]
         results = model.defend(images, "autoencoder")
     assert [r.undefended for r in results] == model.classify(images)
