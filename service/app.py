@@ -88,7 +88,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings = runtime.settings
     torch.set_num_threads(settings.num_threads)
     if settings.keep_freed_memory and not keep_freed_memory():
-        logger.info("freed memory goes back to the kernel: this C library has no glibc mallopt")
+        logger.info("freed memory goes back to the kernel: the C library did not take the thresholds (glibc mallopt)")
     executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="inference")
     branch = branch_executor(settings)
     loop = asyncio.get_running_loop()

@@ -6,6 +6,7 @@ its response schema.
 """
 
 import base64
+import copy
 import math
 from abc import ABC, abstractmethod
 from concurrent.futures import Executor, ThreadPoolExecutor
@@ -76,7 +77,6 @@ class InferenceModel:
     def __init__(self, artifacts: DatasetArtifacts, branch: Executor | None, probes: int, rounds: int) -> None:
         self.artifacts = artifacts
         self.branch = branch
-        self.probes, self.rounds = probes, rounds
         self.searches = {  # the certified-radius search of each certifiable classifier, placed by its prior
             name: RadiusSearch(entry.certificate.radius_prior, probes, rounds)
             for name, entry in artifacts.manifest.models.items()
@@ -90,6 +90,12 @@ class InferenceModel:
     ) -> "InferenceModel":
         """As the service runs it: the certified-radius search as ``settings`` say."""
         return cls(artifacts, branch, settings.certified_radius_probes, settings.certified_radius_rounds)
+
+    def serial(self) -> "InferenceModel":
+        """The same models and radius searches, with both branches of ``defend`` on the calling thread."""
+        model = copy.copy(self)
+        model.branch = None
+        return model
 
     def _stack(self, images: list[torch.Tensor]) -> torch.Tensor:
         return torch.stack(images).to(self.artifacts.device)

@@ -18,7 +18,6 @@ from loadtest.bench.analysis import batch_sizes, defend_case
 from loadtest.bench.pipeline import Pipeline
 from loadtest.samples import Sample
 from loadtest.stats import summarize
-from service.inference import InferenceModel
 
 
 def _times_ms(run: Callable[[], object], repeats: int) -> tuple[list[float], float]:
@@ -50,7 +49,7 @@ def measure(
     many = torch.stack([images[i % len(images)] for i in range(64)])
     artifacts = pipeline.model.artifacts
     purifier, classifier = artifacts.purifiers[pipeline.purifier], artifacts.classifier
-    serial = InferenceModel(artifacts, None, pipeline.model.probes, pipeline.model.rounds)
+    serial = pipeline.model.serial()
 
     def ae_vgg(batch: torch.Tensor) -> Callable[[], object]:
         def run() -> object:
