@@ -230,6 +230,22 @@ def recipe(config: Config) -> dict:
             "selection": f"val IBP-certified accuracy at eps={config.test_eps}", "split_seed": data.SPLIT_SEED}
 
 
+# options that say where and how a run executes, not what it trains: a resume may change them
+RUN_OPTIONS = frozenset({"root", "workdir", "artifacts", "device", "dry_run", "resume", "precision"})
+
+
+def check_resumable(saved: dict, now: dict) -> None:
+    """Refuse to resume a run with a recipe other than the one its checkpoint trained with (options either side
+    lacks, from an older version, are not compared): its history would describe epochs it did not train."""
+    def plain(value):
+        return list(value) if isinstance(value, tuple) else value
+
+    changed = sorted(k for k in saved.keys() & now.keys() - RUN_OPTIONS if plain(saved[k]) != plain(now[k]))
+    if changed:
+        raise SystemExit("--resume with another recipe than the checkpoint's: " + ", ".join(
+            f"{k} {saved[k]!r} -> {now[k]!r}" for k in changed) + " (start a new --out, or pass the same options)")
+
+
 def run(config: Config) -> None:
     device = pick_device(config.device)
     splits, loader, steps = training_loader(config, side=config.input_side)
@@ -244,6 +260,7 @@ def run(config: Config) -> None:
     if ckpt and ckpt.get("complete"):
         return
     if ckpt:
+        check_resumable(ckpt["train_config"], recipe(config))
         start_epoch, best, history, spent = ckpt["epoch"], ckpt["best"], ckpt["history"], ckpt["train_seconds"]
     precision, timings = pick_precision(config.precision, step_timer(model, next(iter(loader)), config, device))
     machine = device_name(device)

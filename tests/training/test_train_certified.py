@@ -69,11 +69,18 @@ def test_a_run_trains_through_the_ramp_checkpoints_each_epoch_and_resumes(tmp_pa
     monkeypatch.undo()
     _, ckpt = load_checkpoint(tmp_path / "mnist" / "cert.ckpt")
     assert ckpt["epoch"] == 3 and not ckpt.get("complete") and len(ckpt["history"]) == 3
-    train_certified.run(dataclasses.replace(config, resume=True))
+    # another recipe is refused, naming what changed, and leaves the checkpoint as it was
+    with pytest.raises(SystemExit, match=r"l1 2e-06 -> 0\.0, robust_ramp False -> True"):
+        train_certified.run(dataclasses.replace(config, resume=True, l1=0.0, robust_ramp=True))
+    assert load_checkpoint(tmp_path / "mnist" / "cert.ckpt")[1]["epoch"] == 3
+    # the precision is the machine's choice, not the recipe's: a checkpoint resumes in the other one
+    other = {"fp32": "bf16", "bf16": "fp32"}[precision]
+    train_certified.run(dataclasses.replace(config, resume=True, precision=other))
     model, ckpt = load_checkpoint(tmp_path / "mnist" / "cert.ckpt")
     assert ckpt["complete"] and ckpt["kind"] == "cnn7" and len(ckpt["history"]) == 4
     assert ckpt["best_epoch"] >= 3  # ranked only once the ramp is over
-    assert ckpt["train_config"]["precision"] == precision and ckpt["train_config"]["train_eps"] == 0.3
+    assert [h["precision"] for h in ckpt["history"]] == [precision] * 3 + [other]
+    assert ckpt["train_config"]["train_eps"] == 0.3
     assert isinstance(model, CNN7) and set(ckpt["val_metrics"]) == {"accuracy", "certified_accuracy", "eps"}
 
 
