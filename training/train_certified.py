@@ -221,17 +221,18 @@ def train_epoch(model: CNN7, opt, loader, steps: int, epoch: int, config: Config
         population_bn_stats(model, loader, steps, device)
 
 
+PATH_OPTIONS = ("root", "workdir", "artifacts")  # recorded as strings
+# options that say where and how a run executes, not what it trains: a resume may change them
+RUN_OPTIONS = frozenset(PATH_OPTIONS + ("device", "dry_run", "resume", "precision"))
+
+
 def recipe(config: Config) -> dict:
     """The run's options and what follows from them, as its checkpoint records them."""
-    given = {k: str(v) if k in ("root", "workdir", "artifacts") else v for k, v in asdict(config).items()}
+    given = {k: str(v) if k in PATH_OPTIONS else v for k, v in asdict(config).items()}
     return {**given, "method": "IBP", "train_eps": config.train_eps, "test_eps": config.test_eps,
             "init": "IBP (Shi et al., 2021)", "optimizer": "Adam",
             "schedule": f"MultiStepLR x0.2 at epochs {list(config.lr_milestones)}",
             "selection": f"val IBP-certified accuracy at eps={config.test_eps}", "split_seed": data.SPLIT_SEED}
-
-
-# options that say where and how a run executes, not what it trains: a resume may change them
-RUN_OPTIONS = frozenset({"root", "workdir", "artifacts", "device", "dry_run", "resume", "precision"})
 
 
 def check_resumable(saved: dict, now: dict) -> None:
